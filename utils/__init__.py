@@ -1,0 +1,30 @@
+"""Helpers for the Keras 3 / TensorFlow course-lab notebooks.
+
+One module per concern; import the one you need (``from utils import data``).
+Importing this package is cheap: TensorFlow is only imported by the modules that use it.
+
+- ``utils.mode``      -- the fast-mode switch ``LABS_FAST`` (read in one place)
+- ``utils.seeding``   -- one call that seeds Python, NumPy, TensorFlow and Keras
+- ``utils.hardware``  -- picks a ``tf.distribute`` strategy (TPU, several GPUs, default)
+- ``utils.session``   -- the notebook set-up cell in one call
+- ``utils.data``      -- shipped data sets, verified by checksum
+- ``utils.plots``     -- training curves and image grids (headless-safe)
+- ``utils.tracking``  -- Comet experiments: online, offline archive or disabled
+- ``utils.results``   -- headline figures in one parseable format, and the README table
+- ``utils.checks``    -- the lab checks
+- ``utils.labtool``   -- builds ``labs/`` from ``notebooks/``
+- ``utils.notebooks`` -- executes notebooks headless and keeps them canonical
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+#: The repository root (the folder that holds ``utils/``, ``data/``, ``notebooks/``).
+ROOT: Path = Path(__file__).resolve().parent.parent
+
+#: Where the course is published; the notebooks' Colab links and setup cells use it
+#: (a test keeps them in agreement). Change it here and in the notebooks on a fork.
+REPO_URL = "https://github.com/keras-course-labs/keras-course-labs"

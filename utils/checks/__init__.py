@@ -1,0 +1,29 @@
+"""The lab checks: plain functions called in the cell right after each TODO.
+
+Success prints one short ``[ok] ...`` line; failure raises :class:`CheckError` (an
+``AssertionError``) whose message says what is wrong in the learner's words. In
+Jupyter, a failed check shows its message alone, without a traceback.
+
+One module per notebook:
+
+- :mod:`utils.checks.tensors` -- ``notebooks/01_tensors_gradienttape.ipynb``
+- :mod:`utils.checks.layers` -- ``notebooks/02_custom_dense_layer.ipynb``
+"""
+
+from utils.checks._core import CheckError, TodoNotDone
+from utils.checks.layers import conv_output_length, dense_layer, identity_model, subclass_model
+from utils.checks.tensors import chain_rule, computation_graph, derivative, image_batch, sgd_step
+
+__all__ = [
+    "CheckError",
+    "TodoNotDone",
+    "chain_rule",
+    "computation_graph",
+    "conv_output_length",
+    "dense_layer",
+    "derivative",
+    "identity_model",
+    "image_batch",
+    "sgd_step",
+    "subclass_model",
+]

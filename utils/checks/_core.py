@@ -1,0 +1,145 @@
+"""What every lab check is built from: a failure type, a success line, and helpers
+that check type, then shape, then value, each with its own message.
+
+Checks raise :class:`CheckError` (an ``AssertionError`` subclass, raised explicitly so
+``python -O`` cannot remove it). In Jupyter/IPython a ``CheckError`` shows its message
+alone -- no traceback into library internals -- and the cell still fails, so "Run all"
+stops at the first failing check.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+
+class CheckError(AssertionError):
+    """A lab check failed; the message says what is wrong and what to try."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a traceback (the message is the whole story)."""
+        return [f"\x1b[1;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class TodoNotDone(CheckError):
+    """The TODO that this check needs has not been filled in yet."""
+
+
+def ok(message: str) -> None:
+    """The one short success line of a check."""
+    print(f"[ok] {message}")
+
+
+def fail(message: str) -> NoReturn:
+    """Raise a :class:`CheckError` with ``message``."""
+    raise CheckError(message)
+
+
+_NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$|\s*name:\s*$")
+
+
+def short_error(err: BaseException) -> str:
+    """``TypeName: first line`` of an exception, without TensorFlow's node names."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = _NOISE.sub("", text).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _todo_message(err: NotImplementedError) -> str:
+    todo = str(err).strip() or "a TODO"
+    return (
+        f"{todo} is not filled in yet. Replace `raise NotImplementedError(...)` in the cell "
+        f"above with your code, run that cell, then run this check again."
+    )
+
+
+def call(fn: Callable[..., Any], *args: Any, what: str, hint: str = "", **kwargs: Any) -> Any:
+    """Call the learner's ``fn``; turn any failure into a message about their code.
+
+    An unfilled TODO (``NotImplementedError``) becomes :class:`TodoNotDone`; any other
+    exception becomes a :class:`CheckError` naming ``what`` was called, the error's first
+    line and ``hint`` -- never a traceback into TensorFlow internals.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras's build() hints are noise here
+            return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raise TodoNotDone(_todo_message(err)) from None
+    except CheckError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure of learner code is reported
+        message = f"{what} raised {short_error(err)}"
+        raise CheckError(f"{message}. {hint}".strip() if hint else message) from None
+
+
+def filled(value: Any, name: str) -> Any:
+    """Fail with :class:`TodoNotDone` while ``value`` is still the ``...`` stub."""
+    if value is Ellipsis:
+        raise TodoNotDone(
+            f"`{name}` is still `...`: replace the `...` in the TODO above with your code, "
+            f"run that cell, then run this check again."
+        )
+    return value
+
+
+def kind(value: Any) -> str:
+    """A short, learner-facing name for the type of ``value``."""
+    module = type(value).__module__.split(".")[0]
+    return f"{module}.{type(value).__name__}" if module not in ("builtins",) else type(value).__name__
+
+
+def to_array(value: Any, name: str, what: str = "a tensor") -> np.ndarray:
+    """Type check: a TensorFlow tensor/variable, NumPy array or Python number -> array."""
+    filled(value, name)
+    if value is None:
+        fail(f"`{name}` is None, expected {what}. Did you forget a `return`?")
+    if isinstance(value, (list, tuple, dict, str)):
+        fail(f"`{name}` is a Python {type(value).__name__}, expected {what}.")
+    try:
+        array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+    except Exception as err:  # noqa: BLE001
+        fail(f"`{name}` ({kind(value)}) could not be read as numbers: {short_error(err)}")
+    if array.dtype == object:
+        fail(f"`{name}` ({kind(value)}) is not numeric, expected {what}.")
+    return array
+
+
+def expect_shape(array: np.ndarray, expected: Sequence[int], name: str, hint: str = "") -> None:
+    """Shape check with expected vs got."""
+    got, want = tuple(int(s) for s in np.shape(array)), tuple(int(s) for s in expected)
+    if got != want:
+        fail(f"`{name}` has shape {got}, expected {want}. {hint}".strip())
+
+
+def expect_close(
+    got: Any,
+    expected: Any,
+    name: str,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+    hint: str = "",
+) -> None:
+    """Value check: shapes first, then the largest difference and where it is."""
+    got_a = np.asarray(got, dtype=np.float64)
+    exp_a = np.asarray(expected, dtype=np.float64)
+    expect_shape(got_a, exp_a.shape, name)
+    if not np.all(np.isfinite(got_a)):
+        fail(f"`{name}` contains NaN or inf. {hint}".strip())
+    if not np.allclose(got_a, exp_a, rtol=rtol, atol=atol):
+        diff = np.abs(got_a - exp_a)
+        where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+        at = f" at index {tuple(int(i) for i in where)}" if where else ""
+        fail(
+            f"`{name}` is wrong: expected {exp_a[where]:.6g}, got {got_a[where]:.6g}{at} "
+            f"(largest difference {diff.max():.3g}). {hint}".strip()
+        )
+
+
+def matches(got: np.ndarray, candidate: np.ndarray, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    """Whether ``got`` equals ``candidate`` (used to name a learner's likely mistake)."""
+    return bool(np.shape(got) == np.shape(candidate) and np.allclose(got, candidate, rtol=rtol, atol=atol))

@@ -1,0 +1,153 @@
+"""Plots for the notebooks: training curves (live and final) and image grids.
+
+Every function returns the Matplotlib ``Figure`` and works headless (any backend):
+call ``plt.show()`` in a notebook, or ``fig.savefig(...)`` in a script.
+
+Introduced in ``notebooks/01_tensors_gradienttape.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def _as_curves(history: Any) -> dict[str, list[float]]:
+    """Accept a Keras ``History``, a ``{name: values}`` mapping, or one sequence."""
+    if hasattr(history, "history"):
+        history = history.history
+    if isinstance(history, Mapping):
+        return {str(k): [float(v) for v in vals] for k, vals in history.items()}
+    return {"loss": [float(v) for v in history]}
+
+
+def plot_curves(
+    history: Any,
+    xlabel: str = "epoch",
+    title: str | None = None,
+    logy: bool = False,
+) -> Figure:
+    """Training curves: one panel per quantity, ``val_*`` drawn dashed beside its twin.
+
+    >>> fig = plot_curves({"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8]})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['loss', 'accuracy']
+    """
+    curves = _as_curves(history)
+    if not curves or not any(curves.values()):
+        raise ValueError("nothing to plot: the history is empty")
+    bases = list(dict.fromkeys(k.removeprefix("val_") for k in curves))
+    fig, axes = plt.subplots(1, len(bases), figsize=(4.2 * len(bases), 3.2), squeeze=False)
+    for ax, base in zip(axes[0], bases):
+        for key, style in ((base, "-"), (f"val_{base}", "--")):
+            if key in curves:
+                values = curves[key]
+                ax.plot(np.arange(1, len(values) + 1), values, style, label=key)
+        ax.set_title(base)
+        ax.set_xlabel(xlabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+class LiveCurves:
+    """Redraw training curves in place while a loop runs; the last drawing stays.
+
+    Use it from a custom loop (``live.update(step, loss=...)``) or pass
+    ``live.keras_callback()`` to ``model.fit``. Outside Jupyter nothing is drawn until
+    ``done()``, which returns the final figure.
+    """
+
+    def __init__(self, xlabel: str = "epoch", every: int = 1, logy: bool = False) -> None:
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        self.xlabel, self.every, self.logy = xlabel, every, logy
+        self.history: dict[str, list[float]] = {}
+        self._handle: Any = None
+        self._calls = 0
+
+    def update(self, **values: float) -> None:
+        """Append one value per named curve and redraw every ``every`` calls."""
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(float(value))
+        self._calls += 1
+        if self._calls % self.every == 0:
+            self._draw()
+
+    def _draw(self) -> Figure | None:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # pragma: no cover
+            return None
+        if get_ipython() is None:
+            return None
+        fig = plot_curves(self.history, xlabel=self.xlabel, logy=self.logy)
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)
+        return fig
+
+    def done(self) -> Figure:
+        """Draw the final curves once more and return that figure."""
+        fig = plot_curves(self.history, xlabel=self.xlabel, logy=self.logy)
+        if self._handle is not None:
+            self._handle.update(fig)
+            plt.close(fig)
+        return fig
+
+    def keras_callback(self) -> Any:
+        """A ``keras.callbacks.Callback`` that feeds every epoch's logs to this plot."""
+        import keras
+
+        live = self
+
+        class _Live(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                live.update(**(logs or {}))
+
+        return _Live()
+
+
+def image_grid(
+    images: Sequence[Any] | np.ndarray,
+    labels: Sequence[Any] | None = None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    size: float = 1.1,
+) -> Figure:
+    """Show images (``(n, h, w)`` or ``(n, h, w, c)``) in a grid, with optional titles.
+
+    >>> fig = image_grid(np.zeros((5, 28, 28)), labels=list("abcde"), ncols=4)
+    >>> len(fig.axes)
+    8
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"expected images of shape (n, h, w) or (n, h, w, c), got {images.shape}")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(labels)} labels for {len(images)} images")
+    ncols = max(1, min(ncols, len(images)))
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.2 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i], cmap=cmap)
+            if labels is not None:
+                ax.set_title(str(labels[i]), fontsize=9)
+    fig.tight_layout()
+    return fig
