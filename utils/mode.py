@@ -8,12 +8,14 @@ Every notebook has two configurations with the same code path:
 Introduced in ``notebooks/01_tensors_gradienttape.ipynb``.
 
 >>> import os
+>>> saved = os.environ.get("LABS_FAST")
 >>> os.environ["LABS_FAST"] = "1"
 >>> pick(full=3000, fast=100)
 100
 >>> os.environ["LABS_FAST"] = "0"
 >>> pick(full=3000, fast=100), mode_name()
 (3000, 'full')
+>>> _ = os.environ.pop("LABS_FAST") if saved is None else os.environ.update(LABS_FAST=saved)
 """
 
 from __future__ import annotations

@@ -44,8 +44,9 @@ _NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$|\s*name:\s
 
 def short_error(err: BaseException) -> str:
     """``TypeName: first line`` of an exception, without TensorFlow's node names."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    text = _NOISE.sub("", text).strip()
+    lines = [_NOISE.sub("", line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("Exception encountered when calling", "Arguments received by"))]
+    text = lines[0] if lines else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 

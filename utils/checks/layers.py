@@ -62,8 +62,13 @@ def dense_layer(layer_class: Callable[[int], Any]) -> None:
         if not isinstance(layer, keras.layers.Layer):
             fail(f"{kind(layer)} is not a keras.layers.Layer: subclass keras.layers.Layer.")
         x = tf.constant(rng.normal(size=(6, d)), dtype=tf.float32)
-        call(layer, x, what=f"your layer on x of shape (6, {d})",
-             hint=f"With {d} input features and {n} units W must be ({d}, {n}) and b ({n},).")
+        try:
+            call(layer, x, what=f"your layer on x of shape (6, {d})",
+                 hint=f"With {d} input features and {n} units W must be ({d}, {n}) and b ({n},).")
+        except CheckError:
+            if getattr(layer, "trainable_weights", None):
+                _find_weights(layer, d, n)  # a message about the weights' shapes, if they are wrong
+            raise
         kernel, bias = _find_weights(layer, d, n)
         w_np = rng.normal(size=(d, n)).astype("float32")
         b_np = rng.normal(loc=1.0, size=(n,)).astype("float32")
@@ -202,13 +207,13 @@ def conv_output_length(fn: Callable[[int, int, int, str], Any]) -> None:
             fail(f"{label} returned {value}, but a length is a whole number: round with // or math.ceil.")
         if int(value) != expected:
             why = ""
-            if padding == "valid" and int(value) == (n - k) // s:
+            if padding == "same" and int(value) == (n - k) // s + 1:
+                why = " ('same' pads the input so the output length is ceil(n / stride), whatever the kernel)"
+            elif padding == "valid" and int(value) == (n - k) // s:
                 why = " (one short: after the first window, (n - k) // s more windows fit: add 1)"
             elif padding == "valid" and int(value) == math.ceil((n - k) / s) + 1:
                 why = " (a window that runs past the end does not count with 'valid': round down)"
             elif int(value) == (n - k) + 1 or int(value) == n:
                 why = " (the stride is ignored: the window moves `stride` steps at a time)"
-            elif padding == "same" and int(value) == (n - k) // s + 1:
-                why = " ('same' pads the input so the output length is ceil(n / stride), whatever the kernel)"
             fail(f"{label} returned {int(value)}, Keras gives {expected}{why}.")
     ok("conv_output_length agrees with Keras for 'valid' and 'same' padding and strides 1-4.")

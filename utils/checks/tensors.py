@@ -88,8 +88,9 @@ def derivative(derivative_fn: Callable[[Callable[[Any], Any], float], Any]) -> N
         if got is None:
             fail(
                 f"derivative returned None for f = {label}. tape.gradient gives None when the tape "
-                f"did not watch x: make x a tf.Variable or call tape.watch(x) inside the `with` "
-                f"block, and compute y = f(x) inside it too."
+                f"did not watch x (make x a tf.Variable or call tape.watch(x) inside the `with` "
+                f"block, and compute y = f(x) inside it too) or when its arguments are swapped "
+                f"(it is tape.gradient(y, x): what to differentiate, then with respect to what)."
             )
         value = to_array(got, f"derivative for {label}", what="a number")
         if value.size != 1:

@@ -1,0 +1,63 @@
+# The two commands (see README.md):
+#   make lab    -- install into .venv, open JupyterLab on the notebooks
+#   make test   -- install into .venv, run the whole test suite (fast mode)
+# Everything else is for people who edit the course.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install whenever either requirements list changes.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt tests/requirements.txt | cksum | cut -d' ' -f1)
+
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+PYTEST_ARGS := tests utils notebooks --doctest-modules --nbval \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
+
+.PHONY: help install lab run test labs fmt results check clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv and install requirements (done by lab/test too)
+
+$(STAMP): requirements.txt tests/requirements.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else print(f"warning: Python {v[0]}.{v[1]}; the course is tested on 3.11") or 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r tests/requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lab: install  ## open JupyterLab on notebooks/ and labs/
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_tensors_gradienttape.ipynb
+
+run: install  ## execute every notebook in place (headless; LABS_FAST=1 for the fast mode)
+	$(BIN)/python -m utils.notebooks run
+	$(BIN)/python -m utils.labtool
+	$(BIN)/python -m utils.results
+
+test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbval (fast mode)
+	LABS_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+labs: install  ## regenerate labs/ from notebooks/
+	$(BIN)/python -m utils.labtool
+
+fmt: install  ## put notebooks/ and labs/ in canonical form
+	$(BIN)/python -m utils.notebooks fmt
+
+results: install  ## rebuild README.md's results table from the stored notebooks
+	$(BIN)/python -m utils.results
+
+check: install  ## quick consistency checks (no notebook execution)
+	$(BIN)/python -m utils.notebooks fmt --check
+	$(BIN)/python -m utils.labtool --check
+	$(BIN)/python -m utils.results --check
+
+clean:  ## remove .venv and run artefacts
+	rm -rf $(VENV) runs .pytest_cache

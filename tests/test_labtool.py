@@ -1,0 +1,104 @@
+"""The lab tool: markers become TODO stubs, malformed markers fail loudly, labs/ is fresh."""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from utils import ROOT, labtool
+from utils.labtool import LabToolError
+
+
+def strip(source: str):
+    return labtool.strip_source(source, "nb.ipynb", 1, 1)
+
+
+def test_block_marker_becomes_todo_and_raise_keeping_indent():
+    src = "def f(x):\n    ### BEGIN SOLUTION: double x\n    y = 2 * x\n    return y\n    ### END SOLUTION\n"
+    out, todos = strip(src)
+    assert out == 'def f(x):\n    # TODO 1: double x\n    raise NotImplementedError("TODO 1")\n'
+    assert todos[0].solution == "    y = 2 * x\n    return y" and todos[0].hint == "double x"
+
+
+def test_line_marker_becomes_ellipsis():
+    out, todos = strip("images = tf.zeros([2, 3])  ### SOLUTION: zeros of shape (2, 3)")
+    assert out == "images = ...  # TODO 1: zeros of shape (2, 3)"
+    assert todos[0].solution == "images = tf.zeros([2, 3])"
+
+
+def test_numbering_continues_across_a_cell():
+    src = "a = 1  ### SOLUTION: one\ndef f():\n    ### BEGIN SOLUTION: two\n    return 2\n    ### END SOLUTION"
+    out, todos = labtool.strip_source(src, "nb", 3, 4)
+    assert [t.number for t in todos] == [4, 5] and "TODO 5" in out
+
+
+@pytest.mark.parametrize(
+    "source, fragment",
+    [
+        ("### BEGIN SOLUTION: a\nx = 1\n", "never closed"),
+        ("x = 1\n### END SOLUTION\n", "without a `### BEGIN SOLUTION`"),
+        ("### BEGIN SOLUTION: a\n### BEGIN SOLUTION: b\nx=1\n### END SOLUTION\n### END SOLUTION", "cannot nest"),
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "needs a hint"),
+        ("### BEGIN SOLUTION: a\n\n### END SOLUTION", "empty solution region"),
+        ("print(1)  ### SOLUTION: print", "not one assignment"),
+        ("x = 1  ### SOLUTION", "needs a hint"),
+        ("#### SOLUTION BEGINS HERE", "unrecognised"),
+    ],
+)
+def test_malformed_markers_fail_with_location(source, fragment):
+    with pytest.raises(LabToolError) as info:
+        strip(source)
+    assert fragment in str(info.value) and "nb.ipynb, code cell 1" in str(info.value)
+
+
+def notebook(*sources):
+    cells = [nbformat.v4.new_markdown_cell("# T\n[colab](notebooks/01_t.ipynb)")]
+    cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_todo_must_be_followed_by_a_check():
+    with pytest.raises(LabToolError, match="must call a check"):
+        labtool.make_lab(notebook("x = 1  ### SOLUTION: one", "print(x)"), "01_t.ipynb")
+    with pytest.raises(LabToolError, match="no check cell after it"):
+        labtool.make_lab(notebook("x = 1  ### SOLUTION: one"), "01_t.ipynb")
+    with pytest.raises(LabToolError, match="no solution markers"):
+        labtool.make_lab(notebook("x = 1"), "01_t.ipynb")
+
+
+def test_lab_clears_outputs_links_to_itself_and_round_trips():
+    nb = notebook("x = 1  ### SOLUTION: one", "checks.thing(x)")
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells[1].execution_count = 1
+    lab, todos = labtool.make_lab(nb, "01_t.ipynb")
+    assert "labs/01_t.ipynb" in lab.cells[0].source and "This is the lab" in lab.cells[1].source
+    code = [c for c in lab.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    filled = labtool.fill_lab(lab, todos)
+    assert [c.source for c in filled.cells if c.cell_type == "code"] == ["x = 1", "checks.thing(x)"]
+
+
+def test_committed_labs_are_fresh():
+    assert labtool.build(ROOT / "notebooks", ROOT / "labs", check=True) == []
+
+
+def test_editing_a_notebook_makes_labs_stale(tmp_path):
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    shutil.copytree(ROOT / "labs", tmp_path / "labs")
+    path = tmp_path / "notebooks" / "01_tensors_gradienttape.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source += "\n\nAn edit nobody propagated."
+    nbformat.write(nb, path)
+    assert labtool.build(tmp_path / "notebooks", tmp_path / "labs", check=True) == ["01_tensors_gradienttape.ipynb"]
+    assert labtool.build(tmp_path / "notebooks", tmp_path / "labs") == ["01_tensors_gradienttape.ipynb"]
+    assert labtool.build(tmp_path / "notebooks", tmp_path / "labs", check=True) == []
+
+
+def test_cli_check_fails_on_stale(monkeypatch, tmp_path, capsys):
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    (tmp_path / "labs").mkdir()
+    monkeypatch.setattr(labtool, "ROOT", tmp_path)
+    assert labtool.main(["--check"]) == 1
+    assert "labs/ is stale" in capsys.readouterr().out

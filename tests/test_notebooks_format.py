@@ -1,0 +1,67 @@
+"""Stored notebooks are canonical, executed top to bottom, small, private, and agree
+with the conventions (title cell with its own Colab link, setup cell, TODO numbering)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from utils import REPO_URL, ROOT, notebooks
+
+NOTEBOOKS = notebooks.all_notebooks()
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+PERSONAL = re.compile(r"/(home|Users|root|work)/[\w.-]+|C:\\\\Users")
+
+
+def test_there_are_ordered_notebooks_and_matching_labs():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    assert [p.name for p in LABS] == [p.name for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + LABS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_canonical_and_private(path):
+    text = path.read_text(encoding="utf-8")
+    assert notebooks.canonical_text(nbformat.reads(text, as_version=4)) == text, "not canonical: run `make fmt`"
+    nb = json.loads(text)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert not PERSONAL.search(text), PERSONAL.search(text).group(0)
+    assert "COMET_API_KEY=" not in text
+    assert len(text.encode()) < 1_000_000, "stored outputs too large"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_executed_top_to_bottom_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    for cell in code:
+        assert not [o for o in cell.outputs if o.output_type == "error"], cell.source[:80]
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                assert output.text.count("\n") < 200, "a long stream output: use verbose=2 or one progress bar"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_title_colab_link_and_setup_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    title, setup = nb.cells[0], nb.cells[1]
+    assert title.cell_type == "markdown" and title.source.startswith("# ")
+    owner_repo = REPO_URL.removeprefix("https://github.com/")
+    assert f"colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{path.name}" in title.source
+    assert setup.cell_type == "code" and f'REPO_URL = "{REPO_URL}"' in setup.source
+    assert "## What to try next" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markdown_todo_numbers_match_the_generated_todos(path):
+    lab = nbformat.read(ROOT / "labs" / path.name, as_version=4)
+    announced = [int(n) for c in lab.cells if c.cell_type == "markdown" for n in re.findall(r"\*\*TODO (\d+)", c.source)]
+    generated = [int(n) for c in lab.cells if c.cell_type == "code" for n in re.findall(r"# TODO (\d+):", c.source)]
+    assert announced == generated
+
+
+def test_format_check_cli_passes():
+    assert notebooks.main(["fmt", "--check"]) == 0
