@@ -8,14 +8,21 @@ One module per notebook:
 
 - :mod:`utils.checks.tensors` -- ``notebooks/01_tensors_gradienttape.ipynb``
 - :mod:`utils.checks.layers` -- ``notebooks/02_custom_dense_layer.ipynb``
+- :mod:`utils.checks.cnn` -- ``notebooks/03_cnn_mnist.ipynb``
 """
 
 from utils.checks._core import CheckError, TodoNotDone
+from utils.checks.cnn import baseline_model, cnn_model, compile_wiring, normalized_images, train_step
 from utils.checks.layers import conv_output_length, dense_layer, identity_model, subclass_model
 from utils.checks.tensors import chain_rule, computation_graph, derivative, image_batch, sgd_step
 
 __all__ = [
     "CheckError",
+    "baseline_model",
+    "cnn_model",
+    "compile_wiring",
+    "normalized_images",
+    "train_step",
     "TodoNotDone",
     "chain_rule",
     "computation_graph",
