@@ -151,3 +151,59 @@ def image_grid(
                 ax.set_title(str(labels[i]), fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int = 10) -> Figure:
+    """A confusion matrix (rows: true class, columns: predicted), counts in the cells.
+
+    >>> fig = confusion_matrix([0, 1, 1], [0, 1, 0], num_classes=2)
+    >>> fig.axes[0].get_xlabel()
+    'predicted'
+    """
+    counts = confusion_counts(y_true, y_pred, num_classes)
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.imshow(np.log1p(counts), cmap="Blues")
+    for i in range(num_classes):
+        for j in range(num_classes):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if i == j else "black")
+    ax.set_xticks(range(num_classes))
+    ax.set_yticks(range(num_classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_counts(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int) -> np.ndarray:
+    """The confusion counts as an integer array (rows: true, columns: predicted).
+
+    >>> confusion_counts([0, 1, 1], [0, 1, 0], 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{y_true.shape} true labels vs {y_pred.shape} predictions")
+    counts = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts
+
+
+def bar_counts(labels: Sequence[int] | np.ndarray, title: str = "", num_classes: int | None = None) -> Figure:
+    """A bar chart of how often each class occurs.
+
+    >>> fig = bar_counts([0, 1, 1, 2])
+    >>> [int(p.get_height()) for p in fig.axes[0].patches]
+    [1, 2, 1]
+    """
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=num_classes or 0)
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    ax.bar(range(len(counts)), counts, color="tab:blue")
+    ax.set_xticks(range(len(counts)))
+    ax.set_xlabel("class")
+    ax.set_ylabel("count")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,8 @@ def start(name: str, seed: int = seeding.DEFAULT_SEED, verbose: bool = True) -> 
         strategy = hardware.get_strategy()
     import matplotlib
 
+    # fit() warns that shuffle=True is ignored for a tf.data pipeline, which shuffles itself.
+    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
     tf.get_logger().setLevel("ERROR")
     matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (6, 3.5)})
     seeding.set_seed(seed)

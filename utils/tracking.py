@@ -194,3 +194,15 @@ def archive_path(experiment: Any) -> Path | None:
     if not directory:
         return None
     return Path(directory) / f"{experiment.id}.zip"
+
+
+def keras_callback(experiment: Any) -> Any:
+    """A ``keras.callbacks.Callback`` that logs every epoch's metrics to ``experiment``
+    (Comet's own Keras auto-logging is off: it would also upload the model graph)."""
+    import keras
+
+    class _LogEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            experiment.log_metrics({k: float(v) for k, v in (logs or {}).items()}, epoch=epoch + 1, step=epoch + 1)
+
+    return _LogEpochs()

@@ -46,6 +46,10 @@ def short_error(err: BaseException) -> str:
     """``TypeName: first line`` of an exception, without TensorFlow's node names."""
     lines = [_NOISE.sub("", line).strip() for line in str(err).splitlines()]
     lines = [line for line in lines if line and not line.startswith(("Exception encountered when calling", "Arguments received by"))]
+    if lines and lines[0].startswith("in user code:"):
+        # A tf.function error: the frames come first, the actual error last.
+        last = lines[-1]
+        return last if re.match(r"^\w+(Error|Exception):", last) else f"{type(err).__name__}: {last}"
     text = lines[0] if lines else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
