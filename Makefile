@@ -46,7 +46,7 @@ test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbva
 	LABS_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install  ## CNN training throughput, fit vs custom loop, as JSON (about 3 minutes)
-	$(BIN)/python tests/bench_cnn.py --epochs 2
+	$(BIN)/python tests/bench_cnn.py --epochs 4
 
 labs: install  ## regenerate labs/ from notebooks/
 	$(BIN)/python -m utils.labtool
