@@ -1,0 +1,146 @@
+"""ABC reading, the validity measure, and ABC -> MIDI -> WAV -> Audio (utils.abc, utils.music)."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from utils import abc, data, music
+
+SONGS = data.load_abc_songs()
+
+
+def test_corpus_has_804_tunes_split_on_headers():
+    assert len(SONGS) == 804
+    assert all(t.startswith("X:") for t in SONGS)
+    assert sum("\n\n" in t for t in SONGS) == 2  # the two tunes with a blank line inside
+
+
+def test_validity_accepts_real_tunes_and_rejects_fakes():
+    rates = abc.acceptance_rates(SONGS, seed=0)
+    assert rates["real tunes"] >= 0.99, rates
+    for kind in abc.FAKE_KINDS:
+        assert rates[kind] <= 0.05, (kind, rates)
+
+
+def test_shuffled_tokens_are_legal_abc_that_only_the_bar_rule_rejects():
+    rng = np.random.default_rng(1)
+    alphabet = "".join(sorted(set("".join(SONGS))))
+    fakes = [abc.corrupt(t, "header + shuffled tokens", rng, alphabet) for t in SONGS[:200]]
+    parsed = 0
+    for fake in fakes:
+        try:
+            abc.parse(fake)
+            parsed += 1
+        except abc.AbcError:
+            pass
+    assert parsed / len(fakes) > 0.3  # many read as ABC ...
+    assert np.mean([abc.check_tune(f).valid for f in fakes]) <= 0.05  # ... but are not tunes
+    assert "full bar" in abc.check_tune(fakes[0]).reason or not abc.check_tune(fakes[0]).tune
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [None, 42, b"X:1", "", "X", "X:1\n", "K:G\nabc", "\x00\x01\x02", "X:1\nT:a\nM:4/4\nK:G\n" + "|" * 20_000,
+     "X:1\nT:a\nM:4/4\nK:G\n" + "[" * 5000, "X:1\nT:a\nM:4/4\nK:G\n" + "(" * 5000 + "A",
+     "X:1\nT:a\nM:4/4\nK:G\n" + '"' * 9999, "X:1\nT:a\nM:0/0\nK:G\nabc|", "X:1\nT:a\nM:4/4\nL:1/0\nK:G\nabc|",
+     "X:1\nT:a\nM:4/4\nK:G\nA/0 B|", "X:1\nT:a\nM:4/4\nK:G\nc'''''''''' d|", "X:1\nT:a\nM:4/4\nK:G\nab>|",
+     "X:1\nT:a\nM:4/4\nK:Z#\nabc|", "🎻" * 300],
+)
+def test_garbage_never_raises_and_never_hangs(garbage):
+    started = time.perf_counter()
+    verdict = abc.check_tune(garbage)
+    assert not verdict.valid and verdict.reason
+    assert time.perf_counter() - started < 1.0
+
+
+def test_huge_text_is_refused_at_once():
+    started = time.perf_counter()
+    verdict = abc.check_tune("X:1\nT:a\nM:4/4\nK:G\n" + "abcd|" * 1_000_000)
+    assert not verdict.valid and "too long" in verdict.reason
+    assert time.perf_counter() - started < 0.5
+
+
+def test_reasons_name_the_problem():
+    head = "X:1\nT:t\nM:4/4\nL:1/8\nK:G\n"
+    assert "unexpected 'q'" in abc.check_tune(head + "abcq defg|").reason
+    assert "at least 16" in abc.check_tune(head + "abcd|efga|").reason
+    assert "no title" in abc.check_tune("X:1\nM:4/4\nK:G\n" + "GABc dedB|" * 6).reason
+    assert "key K:H" in abc.check_tune("X:1\nT:t\nM:4/4\nK:H\nabc|").reason
+
+
+def test_pitches_follow_key_and_bar_accidentals():
+    tune = abc.parse("X:1\nT:t\nM:4/4\nL:1/8\nK:D\nF f ^G G =F F | F G,, c'|")
+    assert [n.pitch for n in tune.notes] == [66, 78, 68, 68, 65, 65, 66, 43, 85]  # c' is C#6 in D
+
+
+@pytest.mark.parametrize(
+    "body, lengths",
+    [
+        ("A2 B/ c// d3/2 e/2|", ["1/4", "1/16", "1/32", "3/16", "1/16"]),
+        ("A>B A<B A>>B|", ["3/16", "1/16", "1/16", "3/16", "7/32", "1/32"]),
+        ("(3ABc d|", ["1/12", "1/12", "1/12", "1/8"]),
+        ("[DFA]2 z A|", ["1/4", "1/4", "1/4", "1/8"]),
+    ],
+)
+def test_note_lengths(body, lengths):
+    tune = abc.parse("X:1\nT:t\nM:4/4\nL:1/8\nK:C\n" + body)
+    assert [n.duration for n in tune.notes] == [Fraction(x) for x in lengths]
+
+
+def test_bars_repeats_and_endings():
+    tune = abc.parse("X:1\nT:t\nM:6/8\nL:1/8\nK:G\nD|:GAB c2A|BAG E3|[1 DED G2:|[2 GFE D3||")
+    assert tune.bar_lengths[0] == Fraction(1, 8)  # the pick-up
+    assert tune.bar_lengths[1:3] == [Fraction(3, 4)] * 2
+    assert abc.full_bar_share(tune) == 1.0
+
+
+def test_key_signatures():
+    assert abc.key_signature("G Major") == {"F": 1}
+    assert abc.key_signature("E Minor") == {"F": 1}
+    assert abc.key_signature("D Mixolydian") == {"F": 1}
+    assert abc.key_signature("Bb") == {"B": -1, "E": -1}
+    with pytest.raises(abc.AbcError, match="mode"):
+        abc.key_signature("D Funky")
+
+
+def test_real_tune_to_wav_is_non_silent_and_lasts_as_written(tmp_path):
+    tune = SONGS[0]
+    expected = abc.parse(tune).seconds + music.TAIL_SECONDS
+    wav = music.synthesize(tune)
+    assert wav.dtype == np.float32 and wav.ndim == 1
+    assert abs(len(wav) / music.SAMPLE_RATE - expected) < 0.01
+    assert np.sqrt(np.mean(wav**2)) > 0.05 and np.abs(wav).max() <= 1.0
+    # sound all the way through: no silent second before the tail
+    seconds = wav[: int(abc.parse(tune).seconds) * music.SAMPLE_RATE].reshape(-1, music.SAMPLE_RATE)
+    assert (np.sqrt((seconds**2).mean(axis=1)) > 0.02).all()
+    path = music.write_wav(wav, tmp_path / "tune.wav")
+    back, rate = music.read_wav(path)
+    assert rate == 16_000 and len(back) == len(wav)
+    np.testing.assert_allclose(back, wav, atol=1 / 16_000)
+
+
+def test_pitch_of_the_sound_is_the_pitch_of_the_note():
+    wav = music.synthesize("X:1\nT:A440\nM:4/4\nL:1/4\nQ:1/4=60\nK:C\n" + "A4|" * 4)  # 440 Hz, 16 s
+    spectrum = np.abs(np.fft.rfft(wav[: music.SAMPLE_RATE * 2]))
+    peak_hz = np.argmax(spectrum) * music.SAMPLE_RATE / (music.SAMPLE_RATE * 2)
+    assert abs(peak_hz - 440) < 2
+
+
+def test_midi_file_round_trip(tmp_path):
+    import pretty_midi
+
+    path = music.write_midi(SONGS[3], tmp_path / "tune.mid")
+    midi = pretty_midi.PrettyMIDI(str(path))
+    assert len(midi.instruments[0].notes) == len(abc.parse(SONGS[3]).notes)
+
+
+def test_play_gives_inline_audio_and_refuses_garbage():
+    audio = music.play(SONGS[0], max_seconds=2)
+    assert audio.data[:4] == b"RIFF" and int.from_bytes(audio.data[24:28], "little") == 16_000
+    assert len(audio.data) < 2.1 * 16_000 * 2 + 100  # 16-bit mono, cut to 2 s
+    with pytest.raises(abc.AbcError, match="X: line"):
+        music.play("not a tune")

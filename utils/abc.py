@@ -1,0 +1,477 @@
+"""ABC notation: a strict reader for the subset the folk-tune corpus uses, and the one
+function that decides whether a (generated) block of text is a playable tune.
+
+Why our own reader: the PyPI options were looked at first. ``pyabc2`` (0.1.4) raises on
+chords, assumes a unit length of 1/8, ignores broken rhythms, rests and tuplets, and
+skips characters it does not understand -- so it would call a shuffled tune a tune;
+``music21`` parses ABC but costs ~300 MB and ~35 ms a tune and accepts broken tunes.
+The corpus uses a small, regular part of ABC 2.1 (notes, accidentals, octaves, lengths,
+bar lines, repeats and endings, broken rhythm, triplets, chords, grace notes, slurs,
+ties, annotations, inline fields), which a tokenizer of one regular expression reads
+exactly; anything it cannot read makes the tune invalid, with the reason.
+MIDI and sound are in :mod:`utils.music`.
+
+Introduced in ``notebooks/04_music_lstm.ipynb``.
+
+>>> tune = parse("X:1\\nT:Scale\\nM:4/4\\nL:1/8\\nK:D\\nDEFG ABcd|")
+>>> [n.pitch for n in tune.notes][:4], tune.notes[2].duration   # F is F# in D major
+([62, 64, 66, 67], Fraction(1, 8))
+>>> check_tune("X:1\\nT:t\\nK:G\\nzz|").reason
+'no meter (M:) in the header'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+#: Longer text is not a tune (and is refused before any work, so nothing can hang).
+MAX_TUNE_CHARS = 20_000
+#: A playable tune has at least this many notes ...
+MIN_NOTES = 16
+#: ... and at least this many bars ...
+MIN_BARS = 4
+#: ... and at least this share of its inner bars are exactly one bar long.
+MIN_FULL_BAR_SHARE = 0.6
+
+_LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHARP_ORDER, _FLAT_ORDER = "FCGDAEB", "BEADGCF"
+# Sharps (+) or flats (-) of each major key, and how each mode shifts them.
+_MAJOR_SHARPS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 7,
+                 "F": -1, "Bb": -2, "Eb": -3, "Ab": -4, "Db": -5, "Gb": -6, "Cb": -7}
+_MODES = {"maj": 0, "ion": 0, "": 0, "mix": -1, "dor": -2, "min": -3, "m": -3, "aeo": -3,
+          "phr": -4, "loc": -5, "lyd": 1}
+_KEY_RE = re.compile(r"^\s*(?P<tonic>[A-G][#b]?)\s*(?P<mode>[A-Za-z]*)\s*$")
+
+_DUR = r"(?P<num>\d*)(?:(?P<slash>/+)(?P<den>\d*))?"
+_NOTE = r"(?P<acc>\^{1,2}|_{1,2}|=)?(?P<letter>[A-Ga-g])(?P<oct>[,']*)" + _DUR
+_CHORD_NOTE = r"(?:\^{1,2}|_{1,2}|=)?[A-Ga-g][,']*\d*(?:/+\d*)?"
+_TOKEN = re.compile(
+    "|".join(
+        [
+            r"(?P<space>[ \t]+|\\$)",
+            r"(?P<decoration>![A-Za-z0-9.+<>()]+!|[~.])",
+            r"(?P<eol>!)",  # the corpus marks line ends with "!"
+            r"(?P<annotation>\"[^\"\n]*\")",
+            r"(?P<field>\[[KMLQPTw]:[^\]\n]*\])",
+            r"(?P<chord>\[(?:" + _CHORD_NOTE + r")+\](?P<cnum>\d*)(?:(?P<cslash>/+)(?P<cden>\d*))?)",
+            r"(?P<bar>(?:\[\||::|:*\|+\]?:*)(?:[1-4](?:[,-][1-4])*)?)",
+            r"(?P<ending>\[[1-4](?:[,-][1-4])*)",
+            r"(?P<grace>\{(?:" + _CHORD_NOTE + r")+\})",
+            r"(?P<tuplet>\((?P<p>[2-9])(?::(?P<q>[2-9]?)(?::(?P<r>[2-9]?))?)?)",
+            r"(?P<slur>[()])",
+            r"(?P<tie>-)",
+            r"(?P<broken>[<>]{1,3})",
+            r"(?P<note>" + _NOTE + r")",
+            r"(?P<rest>(?P<rkind>[zx])" + _DUR.replace("P<", "P<r") + r")",
+        ]
+    )
+)
+_BODY_FIELD = re.compile(r"^(?P<key>[KMLQPTWNRw]):(?P<value>.*)$")
+_HEADER_FIELD = re.compile(r"^(?P<key>[A-Za-z]):(?P<value>.*)$")
+_TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
+
+
+class AbcError(ValueError):
+    """Text that is not a tune this reader can play; the message says why."""
+
+
+@dataclass(frozen=True)
+class Note:
+    """One sounding note: MIDI pitch, start and duration in whole notes."""
+
+    pitch: int
+    start: Fraction
+    duration: Fraction
+
+
+@dataclass
+class Tune:
+    """A parsed tune: header fields, notes in time order, and each bar's length in
+    whole notes (``bar_lengths``), with whether a repeat or ending touches it."""
+
+    header: dict[str, str]
+    meter: Fraction
+    unit: Fraction
+    tempo_qpm: float
+    notes: list[Note] = field(default_factory=list)
+    bar_lengths: list[Fraction] = field(default_factory=list)
+    bar_at_repeat: list[bool] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return self.header.get("T", "(untitled)")
+
+    @property
+    def seconds(self) -> float:
+        """How long the tune plays (as written, repeats not expanded)."""
+        end = max((n.start + n.duration for n in self.notes), default=Fraction(0))
+        return float(end) * 4 * 60.0 / self.tempo_qpm
+
+
+def parse_meter(value: str) -> Fraction:
+    """``M:`` as a bar length in whole notes: ``C`` is 4/4, ``C|`` is 2/2.
+
+    >>> parse_meter("6/8"), parse_meter("C|")
+    (Fraction(3, 4), Fraction(1, 1))
+    """
+    text = value.strip()
+    if text in ("C", "C|"):
+        return Fraction(1)
+    match = re.fullmatch(r"(\d{1,2})/(\d{1,2})", text)
+    if not match or int(match[1]) == 0 or int(match[2]) not in (1, 2, 4, 8, 16):
+        raise AbcError(f"meter M:{value} is not understood (expected e.g. 6/8, 4/4, C or C|)")
+    return Fraction(int(match[1]), int(match[2]))
+
+
+def parse_unit(value: str) -> Fraction:
+    """``L:`` as a fraction of a whole note."""
+    match = re.fullmatch(r"\s*1/(1|2|4|8|16|32)\s*", value)
+    if not match:
+        raise AbcError(f"unit length L:{value} is not understood (expected e.g. 1/8)")
+    return Fraction(1, int(match[1]))
+
+
+def key_signature(value: str) -> dict[str, int]:
+    """``K:`` as the semitone shift of each letter, e.g. D major sharpens F and C.
+
+    >>> key_signature("A Dorian")
+    {'F': 1, 'C': 1}
+    >>> key_signature("F")
+    {'B': -1}
+    """
+    text = value.strip()
+    if text.lower() in ("none", ""):
+        return {}
+    match = _KEY_RE.match(text)
+    if not match or match["tonic"] not in _MAJOR_SHARPS:
+        raise AbcError(f"key K:{value} is not understood (expected e.g. G, D Major, A Dorian, E Minor)")
+    mode = match["mode"].lower()[:3]
+    if mode not in _MODES:
+        raise AbcError(f"mode {match['mode']!r} in K:{value} is not understood")
+    count = _MAJOR_SHARPS[match["tonic"]] + _MODES[mode]
+    if abs(count) > 7:
+        raise AbcError(f"key K:{value} would need {abs(count)} accidentals")
+    if count >= 0:
+        return {letter: 1 for letter in _SHARP_ORDER[:count]}
+    return {letter: -1 for letter in _FLAT_ORDER[:-count]}
+
+
+def _length(num: str | None, slash: str | None, den: str | None) -> Fraction:
+    n = int(num) if num else 1
+    if not slash:
+        return Fraction(n)
+    d = int(den) if den else 2 ** len(slash)
+    if d == 0:
+        raise AbcError("a note length divides by zero")
+    return Fraction(n, d)
+
+
+def _split_header(text: str) -> tuple[dict[str, str], list[tuple[int, str]]]:
+    lines = text.replace("\r\n", "\n").split("\n")
+    if not lines or not lines[0].startswith("X:"):
+        raise AbcError("a tune starts with an X: line")
+    header: dict[str, str] = {}
+    for i, raw in enumerate(lines):
+        line = raw.split("%", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        match = _HEADER_FIELD.match(line)
+        if not match:
+            raise AbcError(f"line {i + 1} is not a header field before K: ({line[:30]!r})")
+        header.setdefault(match["key"], match["value"].strip())
+        if match["key"] == "K":
+            return header, list(enumerate(lines[i + 1 :], start=i + 2))
+    raise AbcError("no key (K:) line ends the header")
+
+
+def parse(text: str) -> Tune:
+    """Read one tune; raise :class:`AbcError` naming the first problem."""
+    if not isinstance(text, str):
+        raise AbcError(f"a tune is text, got {type(text).__name__}")
+    if len(text) > MAX_TUNE_CHARS:
+        raise AbcError(f"{len(text)} characters is far too long for a tune")
+    header, body = _split_header(text.strip())
+    if "M" not in header:
+        raise AbcError("no meter (M:) in the header")
+    meter = parse_meter(header["M"])
+    unit = parse_unit(header["L"]) if "L" in header else (Fraction(1, 8) if meter >= Fraction(3, 4) else Fraction(1, 16))
+    keysig = key_signature(header["K"])
+    tempo = 140.0
+    if "Q" in header:
+        q = re.fullmatch(r"\s*(?:(\d+)/(\d+)=)?(\d{2,3})\s*", header["Q"])
+        if q:
+            beat = Fraction(int(q[1]), int(q[2])) if q[1] else unit
+            tempo = float(int(q[3]) * beat * 4)
+    tune = Tune(header=header, meter=meter, unit=unit, tempo_qpm=tempo)
+    state = _Reader(tune, keysig)
+    for number, raw in body:
+        line = raw.split("%", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        field_line = _BODY_FIELD.match(line)
+        if field_line:
+            state.field(field_line["key"], field_line["value"], number)
+            continue
+        state.line(line, number)
+    state.finish()
+    return tune
+
+
+class _Reader:
+    """Walks the body's tokens, keeping time, bar accidentals, tuplets and broken rhythm."""
+
+    def __init__(self, tune: Tune, keysig: dict[str, int]) -> None:
+        self.tune, self.keysig = tune, keysig
+        self.time = Fraction(0)
+        self.bar_start = Fraction(0)
+        self.bar_accidentals: dict[tuple[str, int], int] = {}
+        self.tuplet_left, self.tuplet_ratio = 0, Fraction(1)
+        self.broken: Fraction | None = None  # factor for the next note after > or <
+        self.last: list[int] = []  # indices of the notes of the last note/chord
+        self.last_len = Fraction(0)
+        self.repeat_pending = False
+
+    def field(self, key: str, value: str, number: int) -> None:
+        try:
+            if key == "K":
+                self.keysig = key_signature(value)
+            elif key == "M":
+                self.tune.meter = parse_meter(value)
+            elif key == "L":
+                self.tune.unit = parse_unit(value)
+        except AbcError as err:
+            raise AbcError(f"line {number}: {err}") from None
+
+    def line(self, line: str, number: int) -> None:
+        pos = 0
+        while pos < len(line):
+            match = _TOKEN.match(line, pos)
+            if not match or match.end() == pos:
+                raise AbcError(f"line {number}, column {pos + 1}: unexpected {line[pos]!r} in {line[max(0, pos - 8):pos + 8]!r}")
+            self.token(match, number)
+            pos = match.end()
+
+    def _pitch(self, acc: str | None, letter: str, octave: str) -> int:
+        base = letter.upper()
+        octave_number = (5 if letter.isupper() else 6) + octave.count("'") - octave.count(",")
+        key = (base, octave_number)
+        if acc:
+            shift = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}[acc]
+            self.bar_accidentals[key] = shift
+        shift = self.bar_accidentals.get(key, self.keysig.get(base, 0))
+        pitch = 12 * octave_number + _LETTER[base] + shift
+        if not 21 <= pitch <= 108:
+            raise AbcError(f"note {acc or ''}{letter}{octave} is outside a piano's range")
+        return pitch
+
+    def _sound(self, pitches: list[int], length: Fraction) -> None:
+        length *= self.tune.unit
+        if self.tuplet_left:
+            length *= self.tuplet_ratio
+            self.tuplet_left -= 1
+        if self.broken is not None:
+            length *= self.broken
+            self.broken = None
+        self.last = []
+        for pitch in pitches:
+            self.last.append(len(self.tune.notes))
+            self.tune.notes.append(Note(pitch, self.time, length))
+        self.last_len = length
+        self.time += length
+
+    def _rest(self, length: Fraction) -> None:
+        self._sound([], length)
+
+    def token(self, m: re.Match[str], number: int) -> None:
+        kind = m.lastgroup
+        if kind in ("space", "decoration", "eol", "annotation", "slur", "tie"):
+            return
+        if kind == "field":
+            key, value = m.group("field")[1:-1].split(":", 1)
+            self.field(key, value, number)
+        elif kind == "note":
+            self._sound([self._pitch(m["acc"], m["letter"], m["oct"])], _length(m["num"], m["slash"], m["den"]))
+        elif kind == "rest":
+            self._rest(_length(m["rnum"], m["rslash"], m["rden"]))
+        elif kind == "chord":
+            inner = re.findall(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([,']*)(\d*(?:/+\d*)?)", m["chord"][1 : m["chord"].index("]")])
+            first = re.fullmatch(_DUR, inner[0][3])
+            length = _length(first["num"], first["slash"], first["den"]) if first else Fraction(1)
+            length *= _length(m["cnum"], m["cslash"], m["cden"])
+            self._sound([self._pitch(a or None, l, o) for a, l, o, _ in inner], length)
+        elif kind == "grace":
+            pass  # ornaments without time of their own
+        elif kind == "tuplet":
+            p = int(m["p"])
+            q = int(m["q"]) if m["q"] else _TUPLET_Q.get(p, 2)
+            self.tuplet_left = int(m["r"]) if m["r"] else p
+            self.tuplet_ratio = Fraction(q, p)
+        elif kind == "broken":
+            if not self.last and self.last_len == 0:
+                raise AbcError(f"line {number}: {m['broken']!r} needs a note before it")
+            dots = len(m["broken"])
+            longer, shorter = 2 - Fraction(1, 2**dots), Fraction(1, 2**dots)
+            first, second = (longer, shorter) if m["broken"][0] == ">" else (shorter, longer)
+            self._stretch_last(first)
+            self.broken = second
+        elif kind in ("bar", "ending"):
+            self._bar(repeat=":" in m.group(kind) or any(c.isdigit() for c in m.group(kind)))
+
+    def _stretch_last(self, factor: Fraction) -> None:
+        new_len = self.last_len * factor
+        for i in self.last:
+            note = self.tune.notes[i]
+            self.tune.notes[i] = Note(note.pitch, note.start, new_len)
+        self.time += new_len - self.last_len
+        self.last_len = new_len
+
+    def _bar(self, repeat: bool) -> None:
+        if self.time > self.bar_start:
+            self.tune.bar_lengths.append(self.time - self.bar_start)
+            self.tune.bar_at_repeat.append(repeat or self.repeat_pending)
+            self.repeat_pending = False
+        else:
+            self.repeat_pending = self.repeat_pending or repeat
+        if repeat and self.tune.bar_at_repeat:
+            self.repeat_pending = True
+        self.bar_start = self.time
+        self.bar_accidentals = {}
+
+    def finish(self) -> None:
+        if self.broken is not None:
+            raise AbcError("the tune ends in a broken rhythm (> or <) with no note after it")
+        if self.time > self.bar_start:
+            self.tune.bar_lengths.append(self.time - self.bar_start)
+            self.tune.bar_at_repeat.append(True)
+
+
+@dataclass(frozen=True)
+class TuneCheck:
+    """The verdict of :func:`check_tune`: ``valid``, and ``reason`` when it is not."""
+
+    valid: bool
+    reason: str = ""
+    tune: Tune | None = None
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+
+def full_bar_share(tune: Tune) -> float:
+    """Share of the inner bars (not the first or last, not touching a repeat or an
+    ending, where pick-ups split a bar) that last exactly one bar of the meter."""
+    inner = [length for i, (length, at_repeat) in enumerate(zip(tune.bar_lengths, tune.bar_at_repeat))
+             if 0 < i < len(tune.bar_lengths) - 1 and not at_repeat]
+    if not inner:
+        return 0.0
+    return sum(length == tune.meter for length in inner) / len(inner)
+
+
+def check_tune(text: object) -> TuneCheck:
+    """Decide whether ``text`` is a playable tune, and if not, say why.
+
+    Playable: an ``X:`` line, a title, a meter and a key in the header; a body that this
+    reader reads to the end; at least :data:`MIN_NOTES` notes in :data:`MIN_BARS` bars; and
+    at least :data:`MIN_FULL_BAR_SHARE` of the inner bars exactly one bar long (shuffled
+    or random bodies fail here even when every character is legal ABC). Never raises.
+
+    >>> check_tune("X:1\\nT:Reel\\nM:4/4\\nL:1/8\\nK:G\\n" + "GABc dedB|" * 6).valid
+    True
+    >>> check_tune("X:1\\nT:Reel\\nM:4/4\\nL:1/8\\nK:G\\n" + "GABc ded|" * 6).reason
+    'only 0% of the inner bars are one full bar of 4/4 (a playable tune has at least 60%)'
+    """
+    try:
+        tune = parse(text)  # type: ignore[arg-type]
+    except AbcError as err:
+        return TuneCheck(False, str(err))
+    except (ValueError, ZeroDivisionError, OverflowError, IndexError, KeyError) as err:  # pragma: no cover
+        return TuneCheck(False, f"unreadable ({type(err).__name__})")
+    if "T" not in tune.header:
+        return TuneCheck(False, "no title (T:) in the header", tune)
+    sounding = [n for n in tune.notes if n.duration > 0]
+    if len(sounding) < MIN_NOTES:
+        return TuneCheck(False, f"only {len(sounding)} notes (a playable tune has at least {MIN_NOTES})", tune)
+    if len(tune.bar_lengths) < MIN_BARS:
+        return TuneCheck(False, f"only {len(tune.bar_lengths)} bars (a playable tune has at least {MIN_BARS})", tune)
+    share = full_bar_share(tune)
+    if share < MIN_FULL_BAR_SHARE:
+        meter = tune.header.get("M", "").strip()
+        return TuneCheck(
+            False,
+            f"only {share:.0%} of the inner bars are one full bar of {meter} "
+            f"(a playable tune has at least {MIN_FULL_BAR_SHARE:.0%})",
+            tune,
+        )
+    return TuneCheck(True, "", tune)
+
+
+#: The kinds of fake tune :func:`corrupt` makes, to test :func:`check_tune` with.
+FAKE_KINDS = ("random characters", "header + random body", "header + shuffled body",
+              "header + shuffled tokens", "header only")
+
+
+def header_and_body(text: str) -> tuple[str, str]:
+    """Split a tune after its ``K:`` line.
+
+    >>> header_and_body("X:1\\nK:G\\nabc|")
+    ('X:1\\nK:G', 'abc|')
+    """
+    lines = text.strip().split("\n")
+    end = next((i for i, line in enumerate(lines) if line.startswith("K:")), len(lines) - 1)
+    return "\n".join(lines[: end + 1]), "\n".join(lines[end + 1 :])
+
+
+def _tokens(body: str) -> list[str]:
+    found = []
+    for line in body.split("\n"):
+        pos = 0
+        while pos < len(line):
+            match = _TOKEN.match(line, pos)
+            end = match.end() if match and match.end() > pos else pos + 1
+            found.append(line[pos:end])
+            pos = end
+    return found
+
+
+def corrupt(text: str, how: str, rng: "np.random.Generator", alphabet: str) -> str:
+    """A fake made from a real tune: ``how`` is one of :data:`FAKE_KINDS`.
+
+    Random characters are drawn from ``alphabet`` (the corpus' characters); shuffled
+    tokens keep every note, bar line and ornament of the tune legal ABC but in random
+    order, which only the bar-structure test can catch.
+    """
+    header, body = header_and_body(text)
+    chars = list(alphabet)
+    if how == "random characters":
+        return "".join(rng.choice(chars, size=len(text)))
+    if how == "header + random body":
+        return header + "\n" + "".join(rng.choice(chars, size=len(body)))
+    if how == "header + shuffled body":
+        return header + "\n" + "".join(rng.permutation(list(body)))
+    if how == "header + shuffled tokens":
+        tokens = [t for t in _tokens(body.replace("\n", " ")) if t.strip()]
+        return header + "\n" + " ".join(rng.permutation(tokens)) if tokens else header
+    if how == "header only":
+        return header
+    raise ValueError(f"unknown kind of fake {how!r}; choose from {FAKE_KINDS}")
+
+
+def acceptance_rates(tunes: list[str], seed: int = 0) -> dict[str, float]:
+    """Share of ``check_tune`` accepting the real tunes and each kind of fake made from them.
+
+    The measure the notebook shows and the tests assert (real >= 99 %, fakes <= 5 %).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    alphabet = "".join(sorted(set("".join(tunes))))
+    rates = {"real tunes": float(np.mean([check_tune(t).valid for t in tunes]))}
+    for how in FAKE_KINDS:
+        rates[how] = float(np.mean([check_tune(corrupt(t, how, rng, alphabet)).valid for t in tunes]))
+    return rates
