@@ -1,5 +1,6 @@
 """Models the notebooks build and reuse.
 
+``char_lstm`` is the character model of ``notebooks/04_music_lstm.ipynb``.
 ``mnist_cnn`` is the CNN of ``notebooks/03_cnn_mnist.ipynb`` (written out there as the
 solution of its TODO; ``tests/test_models.py`` keeps the two identical). The GAN
 notebook reuses it as the classifier behind its sample-quality scores.
@@ -42,4 +43,28 @@ def mnist_cnn(num_classes: int = 10) -> Any:
             layers.Dense(num_classes),
         ],
         name="mnist_cnn",
+    )
+
+
+def char_lstm(vocab_size: int, embedding_dim: int = 64, rnn_units: int = 256, dropout: float = 0.0) -> Any:
+    """Embedding -> Dropout -> LSTM (every step's output) -> Dropout -> Dense logits: the
+    character model of ``notebooks/04_music_lstm.ipynb`` (written out there as the
+    solution of its TODO; ``tests/test_models.py`` keeps the two identical).
+
+    >>> char_lstm(83).count_params()
+    355347
+    """
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(None,), dtype="int32"),
+            layers.Embedding(vocab_size, embedding_dim),
+            layers.Dropout(dropout / 2),
+            layers.LSTM(rnn_units, return_sequences=True),
+            layers.Dropout(dropout),
+            layers.Dense(vocab_size),
+        ],
+        name="char_lstm",
     )

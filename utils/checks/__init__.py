@@ -9,8 +9,10 @@ One module per notebook:
 - :mod:`utils.checks.tensors` -- ``notebooks/01_tensors_gradienttape.ipynb``
 - :mod:`utils.checks.layers` -- ``notebooks/02_custom_dense_layer.ipynb``
 - :mod:`utils.checks.cnn` -- ``notebooks/03_cnn_mnist.ipynb``
+- :mod:`utils.checks.music` -- ``notebooks/04_music_lstm.ipynb`` (called as ``checks.music.sampling(...)``)
 """
 
+from utils.checks import music
 from utils.checks._core import CheckError, TodoNotDone
 from utils.checks.cnn import baseline_model, cnn_model, compile_wiring, normalized_images, train_step
 from utils.checks.layers import conv_output_length, dense_layer, identity_model, subclass_model
@@ -30,6 +32,7 @@ __all__ = [
     "dense_layer",
     "derivative",
     "identity_model",
+    "music",
     "image_batch",
     "sgd_step",
     "subclass_model",

@@ -241,7 +241,23 @@ def train_step(make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], A
     x = tf.constant(rng.normal(size=(16, 6)), dtype=tf.float32)
     y = tf.constant(rng.integers(0, 3, size=16))
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    ours, ref = _tiny_model(0), _tiny_model(0)
+    train_step_against_reference(make_train_step, _tiny_model, x, y, loss_fn)
+
+
+def train_step_against_reference(
+    make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], Any]],
+    build_model: Callable[[int], Any],
+    x: Any,
+    y: Any,
+    loss_fn: Any,
+) -> None:
+    """Two steps of the learner's ``make_train_step(model, optimizer, loss_fn)`` against
+    a reference step on an identical model (``build_model(seed)``): same loss, every
+    trainable variable moved, the same weights after each step. Used by the CNN and the
+    music notebooks."""
+    import keras
+
+    ours, ref = build_model(0), build_model(0)
     ref.set_weights(ours.get_weights())
     start = [w.copy() for w in ours.get_weights()]
     ours_opt, ref_opt = keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
@@ -280,4 +296,5 @@ def train_step(make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], A
     ok("train_step applies the loss's gradients to every trainable variable and returns the loss.")
 
 
-__all__ = ["baseline_model", "cnn_model", "compile_wiring", "normalized_images", "outputs_probabilities", "train_step", "CheckError"]
+__all__ = ["baseline_model", "cnn_model", "compile_wiring", "normalized_images", "outputs_probabilities", "train_step",
+           "train_step_against_reference", "CheckError"]

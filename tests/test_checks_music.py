@@ -1,0 +1,333 @@
+"""Checks of notebook 04 accept correct answers written in different ways and reject the
+classic mistakes: targets not shifted or shifted the wrong way, wrong batch shapes, a
+model without return_sequences, probabilities passed to a from-logits loss, argmax
+where sampling is asked for, the temperature applied the wrong way."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from utils.checks import TodoNotDone, music
+from utils.text import Vocabulary
+
+VOCAB = Vocabulary.from_text("X:1\nT:Tune\nM:6/8\nL:1/8\nK:D\n|:dAF ABc|d2e fga|]!\n^=_,'/(3>")
+C2I = VOCAB.char2idx
+
+
+def unfilled(*args, **kwargs):
+    raise NotImplementedError("TODO 9")
+
+
+@pytest.mark.parametrize(
+    "check", [music.vectorize, music.batch_function, music.sequence_model, music.loss_function,
+              music.train_step, music.sampling]
+)
+def test_every_check_reports_an_unfilled_todo(check):
+    args = {music.vectorize: (unfilled, C2I), music.sequence_model: (unfilled, 10)}.get(check, (unfilled,))
+    with pytest.raises(TodoNotDone, match="TODO 9"):
+        check(*args)
+
+
+# --- vectorisation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "vectorize",
+    [
+        lambda s: np.array([C2I[c] for c in s]),
+        lambda s: [C2I[c] for c in s],
+        lambda s: tf.constant([C2I[c] for c in s], dtype=tf.int32),
+        lambda s: np.vectorize(C2I.get)(np.array(list(s))),
+    ],
+)
+def test_vectorize_accepts(vectorize, capsys):
+    music.vectorize(vectorize, C2I)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "vectorize, fragment",
+    [
+        (lambda s: np.array([C2I[c] + 1 for c in s]), "off by one"),
+        (lambda s: np.array([sorted(set(s)).index(c) for c in s]), "vocabulary built from the text"),
+        (lambda s: np.array(list(s)), "expected integers"),
+        (lambda s: np.array([C2I[c] for c in s[:-1]]), "has shape"),
+        (lambda s: np.array(sorted(C2I[c] for c in s)), "got id"),
+        (lambda s: None, "is None"),
+    ],
+)
+def test_vectorize_rejects(vectorize, fragment, rejects):
+    rejects(music.vectorize, vectorize, C2I, fragment=fragment)
+
+
+# --- batches ---------------------------------------------------------------------------
+
+
+def batch_choice(encoded, seq_length, batch_size):
+    starts = np.random.choice(len(encoded) - seq_length, batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def batch_fancy_index(encoded, seq_length, batch_size):
+    starts = np.random.randint(0, len(encoded) - seq_length, size=(batch_size, 1))
+    idx = starts + np.arange(seq_length)
+    return encoded[idx], encoded[idx + 1]
+
+
+def batch_tf(encoded, seq_length, batch_size):
+    starts = tf.random.uniform([batch_size], 0, len(encoded) - seq_length, dtype=tf.int32)
+    idx = starts[:, None] + tf.range(seq_length)[None, :]
+    return tf.gather(encoded, idx), tf.gather(encoded, idx + 1)
+
+
+def batch_lists(encoded, seq_length, batch_size):
+    starts = [np.random.randint(len(encoded) - seq_length) for _ in range(batch_size)]
+    return ([list(encoded[i : i + seq_length]) for i in starts], [list(encoded[i + 1 : i + seq_length + 1]) for i in starts])
+
+
+@pytest.mark.parametrize("get_batch", [batch_choice, batch_fancy_index, batch_tf])
+def test_batch_accepts(get_batch, capsys):
+    music.batch_function(get_batch)
+    assert "[ok]" in capsys.readouterr().out
+
+
+def not_shifted(encoded, seq_length, batch_size):
+    x, _ = batch_choice(encoded, seq_length, batch_size)
+    return x, x.copy()
+
+
+def shifted_backwards(encoded, seq_length, batch_size):
+    starts = np.random.choice(np.arange(1, len(encoded) - seq_length), batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i - 1 : i + seq_length - 1] for i in starts]))
+
+
+def shifted_two(encoded, seq_length, batch_size):
+    starts = np.random.choice(len(encoded) - seq_length - 2, batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 2 : i + seq_length + 2] for i in starts]))
+
+
+def transposed(encoded, seq_length, batch_size):
+    x, y = batch_choice(encoded, seq_length, batch_size)
+    return x.T, y.T
+
+
+def fixed_starts(encoded, seq_length, batch_size):
+    starts = np.arange(batch_size) % 3
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def only_first_half(encoded, seq_length, batch_size):
+    starts = np.random.choice(len(encoded) // 2, batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def strided(encoded, seq_length, batch_size):
+    starts = np.random.choice(len(encoded) - 2 * seq_length, batch_size)
+    return (np.stack([encoded[i : i + 2 * seq_length : 2] for i in starts]),
+            np.stack([encoded[i + 1 : i + 2 * seq_length + 1 : 2] for i in starts]))
+
+
+def one_window(encoded, seq_length, batch_size):
+    x, y = batch_choice(encoded, seq_length, batch_size)
+    return x[0], y[0]
+
+
+@pytest.mark.parametrize(
+    "get_batch, fragment",
+    [
+        (not_shifted, "y equals x"),
+        (shifted_backwards, "wrong way"),
+        (shifted_two, "shifted by 2"),
+        (transposed, "expected (32, 12)"),
+        (fixed_starts, "same few places"),
+        (only_first_half, "span only"),
+        (strided, "consecutive characters"),
+        (one_window, "has shape (12,)"),
+        (lambda e, s, b: batch_choice(e, s, b)[0], "return two arrays"),
+    ],
+)
+def test_batch_rejects(get_batch, fragment, rejects):
+    rejects(music.batch_function, get_batch, fragment=fragment)
+
+
+# --- the model -------------------------------------------------------------------------
+
+
+def lstm_model(vocab_size, embedding_dim, rnn_units, dropout=0.0, *, return_sequences=True, softmax=False,
+               bidirectional=False, recurrent=None):
+    rnn = recurrent or layers.LSTM(rnn_units, return_sequences=return_sequences)
+    if bidirectional:
+        rnn = layers.Bidirectional(rnn)
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        layers.Embedding(vocab_size, embedding_dim),
+        layers.Dropout(dropout),
+        rnn,
+        layers.Dense(vocab_size, activation="softmax" if softmax else None),
+    ])
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lstm_model,
+        lambda v, e, r, dropout=0.0: lstm_model(v, e, r, recurrent=layers.GRU(r, return_sequences=True)),
+        lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.LSTM(r, return_sequences=True),
+                                                       layers.LSTM(r, return_sequences=True), layers.Dense(v)]),
+    ],
+)
+def test_model_accepts(build, capsys):
+    music.sequence_model(build, 20)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "build, fragment",
+    [
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, return_sequences=False), "return_sequences=True"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, softmax=True), "probabilities"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, bidirectional=True), "sees the future"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.Dense(r), layers.Dense(v)]),
+         "no recurrent layer"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.LSTM(r, return_sequences=True),
+                                                        layers.Dense(v - 1)]), "expected (3, 9, 20)"),
+        (lambda v, e, r, dropout=0.0: "model", "expected a keras model"),
+    ],
+)
+def test_model_rejects(build, fragment, rejects):
+    rejects(music.sequence_model, build, 20, fragment=fragment)
+
+
+# --- the loss --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "compute_loss",
+    [
+        lambda y, z: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True)),
+        lambda y, z: keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, z),
+        lambda y, z: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z),  # per character
+        lambda y, z: keras.losses.sparse_categorical_crossentropy(y, tf.nn.softmax(z)),  # probabilities, consistently
+    ],
+)
+def test_loss_accepts(compute_loss, capsys):
+    music.loss_function(compute_loss)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "compute_loss, fragment",
+    [
+        (lambda y, z: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, tf.nn.softmax(z), from_logits=True)),
+         "softmax twice"),
+        (lambda y, z: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, z)), "from_logits=True"),
+        (lambda y, z: tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z)), "summed"),
+        (lambda y, z: tf.reduce_mean(keras.losses.mean_squared_error(tf.one_hot(y, 7), z)), "expected the mean"),
+        (lambda y, z: keras.losses.sparse_categorical_crossentropy(z, y, from_logits=True), "raised"),
+        (lambda y, z: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z), axis=0),
+         "returned shape (6,)"),
+    ],
+)
+def test_loss_rejects(compute_loss, fragment, rejects):
+    rejects(music.loss_function, compute_loss, fragment=fragment)
+
+
+# --- the training step -----------------------------------------------------------------
+
+
+def step_factory(*, training=True, apply=True, sign=1.0, subset=False, compiled=True):
+    def make_train_step(model, optimizer, loss_fn):
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=training))
+                signed = sign * loss
+            variables = model.trainable_variables[:2] if subset else model.trainable_variables
+            grads = tape.gradient(signed, variables)
+            if apply:
+                optimizer.apply_gradients(zip(grads, variables))
+            return loss
+
+        return tf.function(train_step) if compiled else train_step
+
+    return make_train_step
+
+
+def step_with_keras_ops(model, optimizer, loss_fn):
+    @tf.function(reduce_retracing=True)
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        optimizer.apply(tape.gradient(loss, model.trainable_weights), model.trainable_weights)
+        return loss
+
+    return train_step
+
+
+@pytest.mark.parametrize("make", [step_factory(), step_factory(compiled=False), step_with_keras_ops])
+def test_train_step_accepts(make, capsys):
+    music.train_step(make)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (step_factory(apply=False), "have not changed"),
+        (step_factory(sign=-1.0), "uphill"),
+        (step_factory(subset=True), "never changed"),
+    ],
+)
+def test_train_step_rejects(make, fragment, rejects):
+    rejects(music.train_step, make, fragment=fragment)
+
+
+# --- sampling --------------------------------------------------------------------------
+
+
+def sample_numpy(logits, temperature):
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    u = np.random.rand(len(p), 1)
+    return (p.cumsum(axis=1) < u).sum(axis=1)
+
+
+@pytest.mark.parametrize(
+    "sample_next",
+    [
+        lambda z, t: tf.random.categorical(z / t, num_samples=1)[:, 0],
+        lambda z, t: tf.squeeze(tf.random.categorical(tf.math.divide(z, t), 1), axis=-1),
+        lambda z, t: tf.random.categorical(z / t, 1),  # (batch, 1) is accepted too
+        lambda z, t: keras.random.categorical(z / t, 1)[:, 0],
+        sample_numpy,
+    ],
+)
+def test_sampling_accepts(sample_next, capsys):
+    music.sampling(sample_next)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "sample_next, fragment",
+    [
+        (lambda z, t: tf.argmax(z / t, axis=-1), "argmax"),
+        (lambda z, t: tf.random.categorical(z * t, 1)[:, 0], "multiplies the logits"),
+        (lambda z, t: tf.random.categorical(z, 1)[:, 0], "not used"),
+        (lambda z, t: tf.random.categorical(tf.nn.softmax(z / t), 1)[:, 0], "not probabilities"),
+        (lambda z, t: tf.random.categorical(z / t, 2), "returned shape"),
+        (lambda z, t: tf.random.uniform([z.shape[0]], 0, 5, dtype=tf.int64), "expected softmax"),
+        (lambda z, t: tf.random.categorical(z / t, 1)[:, 0] + 3, "outside 0..4"),
+        (lambda z, t: tf.random.categorical(z / t, 1)[:, 0].numpy().astype("float32"), "expected integers"),
+    ],
+)
+def test_sampling_rejects(sample_next, fragment, rejects):
+    rejects(music.sampling, sample_next, fragment=fragment)
