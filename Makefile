@@ -19,10 +19,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS := tests utils notebooks --doctest-modules --nbval \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: help install lab run test bench labs fmt results check clean
+.PHONY: help install lab run test bench bench-music labs fmt results check clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## create .venv and install requirements (done by lab/test too)
 
@@ -47,6 +47,9 @@ test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbva
 
 bench: install  ## CNN training throughput, fit vs custom loop, as JSON (about 3 minutes)
 	$(BIN)/python tests/bench_cnn.py --epochs 4
+
+bench-music: install  ## the MIT lab's LSTM configuration at the music notebook's training time, as JSON (about 11 minutes)
+	$(BIN)/python tests/bench_music.py --preset original --seconds 585
 
 labs: install  ## regenerate labs/ from notebooks/
 	$(BIN)/python -m utils.labtool

@@ -68,7 +68,8 @@ def test_reasons_name_the_problem():
     head = "X:1\nT:t\nM:4/4\nL:1/8\nK:G\n"
     assert "unexpected 'q'" in abc.check_tune(head + "abcq defg|").reason
     assert "at least 16" in abc.check_tune(head + "abcd|efga|").reason
-    assert "no title" in abc.check_tune("X:1\nM:4/4\nK:G\n" + "GABc dedB|" * 6).reason
+    assert abc.check_tune("X:1\nM:4/4\nK:G\n" + "GABc dedB|" * 6).valid  # a title is not needed to play
+    assert abc.check_tune("X:1\nM:4/4\nK:G\n" + "TGABc !trill!d.e~dB|" * 6).valid  # ABC 2.1 decorations
     assert "key K:H" in abc.check_tune("X:1\nT:t\nM:4/4\nK:H\nabc|").reason
 
 

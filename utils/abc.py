@@ -55,7 +55,7 @@ _TOKEN = re.compile(
     "|".join(
         [
             r"(?P<space>[ \t]+|\\$)",
-            r"(?P<decoration>![A-Za-z0-9.+<>()]+!|[~.])",
+            r"(?P<decoration>![A-Za-z0-9.+<>()]+!|\+[A-Za-z0-9.<>()]+\+|[~.HLMOPSTuv])",  # ABC 2.1 section 4.14
             r"(?P<eol>!)",  # the corpus marks line ends with "!"
             r"(?P<annotation>\"[^\"\n]*\")",
             r"(?P<field>\[[KMLQPTw]:[^\]\n]*\])",
@@ -376,7 +376,8 @@ def full_bar_share(tune: Tune) -> float:
 def check_tune(text: object) -> TuneCheck:
     """Decide whether ``text`` is a playable tune, and if not, say why.
 
-    Playable: an ``X:`` line, a title, a meter and a key in the header; a body that this
+    Playable: an ``X:`` line, a meter and a key in the header (a title is not needed to
+    play a tune); a body that this
     reader reads to the end; at least :data:`MIN_NOTES` notes in :data:`MIN_BARS` bars; and
     at least :data:`MIN_FULL_BAR_SHARE` of the inner bars exactly one bar long (shuffled
     or random bodies fail here even when every character is legal ABC). Never raises.
@@ -392,8 +393,6 @@ def check_tune(text: object) -> TuneCheck:
         return TuneCheck(False, str(err))
     except (ValueError, ZeroDivisionError, OverflowError, IndexError, KeyError) as err:  # pragma: no cover
         return TuneCheck(False, f"unreadable ({type(err).__name__})")
-    if "T" not in tune.header:
-        return TuneCheck(False, "no title (T:) in the header", tune)
     sounding = [n for n in tune.notes if n.duration > 0]
     if len(sounding) < MIN_NOTES:
         return TuneCheck(False, f"only {len(sounding)} notes (a playable tune has at least {MIN_NOTES})", tune)
