@@ -140,8 +140,10 @@ def parse_unit(value: str) -> Fraction:
 def key_signature(value: str) -> dict[str, int]:
     """``K:`` as the semitone shift of each letter, e.g. D major sharpens F and C.
 
-    >>> key_signature("A Dorian")
+    >>> key_signature("D Major")
     {'F': 1, 'C': 1}
+    >>> key_signature("A Dorian")   # the notes of G major, from A
+    {'F': 1}
     >>> key_signature("F")
     {'B': -1}
     """
