@@ -48,7 +48,7 @@ test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbva
 bench: install  ## CNN training throughput, fit vs custom loop, as JSON (about 3 minutes)
 	$(BIN)/python tests/bench_cnn.py --epochs 4
 
-bench-music: install  ## the MIT lab's LSTM configuration at the music notebook's training time, as JSON (about 11 minutes)
+bench-music: install  ## the MIT lab's LSTM configuration given at least the music notebook's training time, as JSON (about 11 minutes)
 	$(BIN)/python tests/bench_music.py --preset original --seconds 585
 
 labs: install  ## regenerate labs/ from notebooks/
