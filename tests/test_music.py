@@ -30,16 +30,16 @@ def test_shuffled_tokens_are_legal_abc_that_only_the_bar_rule_rejects():
     rng = np.random.default_rng(1)
     alphabet = "".join(sorted(set("".join(SONGS))))
     fakes = [abc.corrupt(t, "header + shuffled tokens", rng, alphabet) for t in SONGS[:200]]
-    parsed = 0
+    readable = []
     for fake in fakes:
         try:
             abc.parse(fake)
-            parsed += 1
+            readable.append(fake)
         except abc.AbcError:
             pass
-    assert parsed / len(fakes) > 0.3  # many read as ABC ...
-    assert np.mean([abc.check_tune(f).valid for f in fakes]) <= 0.05  # ... but are not tunes
-    assert "full bar" in abc.check_tune(fakes[0]).reason or not abc.check_tune(fakes[0]).tune
+    assert len(readable) / len(fakes) > 0.9  # nearly all read as ABC ...
+    reasons = [abc.check_tune(f).reason for f in readable]
+    assert all("one full bar" in r for r in reasons), [r for r in reasons if "one full bar" not in r][:3]
 
 
 @pytest.mark.parametrize(

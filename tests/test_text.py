@@ -19,8 +19,8 @@ def test_split_is_fixed_disjoint_and_complete():
     a, b = text.split_tunes(SONGS), text.split_tunes(SONGS)
     assert a == b
     assert (len(a.train), len(a.validation), len(a.test)) == (684, 40, 80)
-    ids = lambda tunes: {t.split("\n", 1)[0] + t for t in tunes}  # noqa: E731
-    assert not ids(a.train) & ids(a.test) and not ids(a.train) & ids(a.validation) and not ids(a.validation) & ids(a.test)
+    train, validation, test = set(a.train), set(a.validation), set(a.test)
+    assert not train & test and not train & validation and not validation & test
     assert sorted(a.train + a.validation + a.test) == sorted(SONGS)
     assert text.split_tunes(SONGS, seed=1).test != a.test
     with pytest.raises(ValueError):
@@ -104,6 +104,8 @@ def test_generate_stops_each_stream_at_the_separator():
 
     out = text.generate(model, vocab, start="Xa", num_streams=2, max_length=50, sample=always_newline)
     assert out == ["Xa", "Xa"]
+    with pytest.raises(ValueError, match="non-empty start"):
+        text.generate(model, vocab, "", 1, 5, always_newline)
     with pytest.raises(ValueError, match="recurrent"):
         text.generate(keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(4, 3),
                                        keras.layers.Dense(4)]), vocab, "X", 1, 5, always_newline)

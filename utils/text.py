@@ -187,6 +187,8 @@ def generate(
     import keras
     import tensorflow as tf
 
+    if not start:
+        raise ValueError("generate() needs a non-empty start text to prime the model, e.g. 'X:'")
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     recurrent = [layer for layer in layers if hasattr(layer, "cell")]
     if not recurrent:
