@@ -25,6 +25,8 @@ DATA_DIR: Path = ROOT / "data"
 CHECKSUMS: dict[str, str] = {
     "mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64",
     "irish.abc": "df3782d5f7b5a2f4c66aa7c13f13008d5f48757b3f5f51620cd6c1ceb2c53023",
+    # Made by this project (python -m utils.scoring train), not downloaded: see data/README.md.
+    "mnist_cnn.weights.h5": "c022f3da2cba27215fd62a855e5021968ffca9e06d4ca7d5f1eb80750fc04ed4",
 }
 
 MnistSplit = tuple[np.ndarray, np.ndarray]

@@ -10,9 +10,11 @@ One module per notebook:
 - :mod:`utils.checks.layers` -- ``notebooks/02_custom_dense_layer.ipynb``
 - :mod:`utils.checks.cnn` -- ``notebooks/03_cnn_mnist.ipynb``
 - :mod:`utils.checks.music` -- ``notebooks/04_music_lstm.ipynb`` (called as ``checks.music.sampling(...)``)
+- :mod:`utils.checks.vae` -- ``notebooks/05_vae.ipynb`` (``checks.vae.kl_term(...)``)
+- :mod:`utils.checks.gan` -- ``notebooks/06_gan.ipynb`` (``checks.gan.train_step(...)``)
 """
 
-from utils.checks import music
+from utils.checks import gan, music, vae
 from utils.checks._core import CheckError, TodoNotDone
 from utils.checks.cnn import baseline_model, cnn_model, compile_wiring, normalized_images, train_step
 from utils.checks.layers import conv_output_length, dense_layer, identity_model, subclass_model
@@ -32,7 +34,9 @@ __all__ = [
     "dense_layer",
     "derivative",
     "identity_model",
+    "gan",
     "music",
+    "vae",
     "image_batch",
     "sgd_step",
     "subclass_model",
