@@ -207,3 +207,98 @@ def bar_counts(labels: Sequence[int] | np.ndarray, title: str = "", num_classes:
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def _canvas(images: Any, ncols: int, pad: int = 1) -> np.ndarray:
+    """Grey images ``(n, h, w[, 1])`` in ``[0, 1]`` (or ``[-1, 1]``, mapped to it) tiled
+    into one array, ``ncols`` per row, ``pad`` white pixels between them."""
+    x = np.asarray(images, dtype="float32")
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or len(x) == 0:
+        raise ValueError(f"expected grey images of shape (n, h, w) or (n, h, w, 1), got {x.shape}")
+    if x.min() < 0:
+        x = (x + 1) / 2
+    n, h, w = x.shape
+    nrows = -(-n // ncols)
+    canvas = np.ones((nrows * (h + pad) - pad, ncols * (w + pad) - pad), dtype="float32")
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        canvas[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = x[i]
+    return np.clip(canvas, 0, 1)
+
+
+def mosaic(images: Sequence[Any] | np.ndarray, ncols: int, title: str = "", size: float = 0.45, pad: int = 1) -> Figure:
+    """Many small grey images as one picture (one ``imshow``: fast for hundreds of
+    tiles), ``ncols`` per row, separated by ``pad`` pixels, on a fixed 0..1 scale
+    (images in ``[-1, 1]`` are mapped to it).
+
+    >>> fig = mosaic(np.zeros((6, 28, 28)), ncols=3)
+    >>> fig.axes[0].images[0].get_array().shape
+    (57, 86)
+    """
+    canvas = _canvas(images, ncols, pad)
+    nrows = -(-len(images) // ncols)
+    fig, ax = plt.subplots(figsize=(size * ncols, size * nrows + (0.3 if title else 0)))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def latent_scatter(codes: np.ndarray, labels: Sequence[int] | np.ndarray, title: str = "") -> Figure:
+    """2-D codes as points coloured by digit, with a legend.
+
+    >>> fig = latent_scatter(np.zeros((10, 2)), np.arange(10))
+    >>> len(fig.axes[0].collections)
+    10
+    """
+    codes, labels = np.asarray(codes), np.asarray(labels)
+    if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) != len(labels):
+        raise ValueError(f"expected codes (n, 2) and n labels, got {codes.shape} and {labels.shape}")
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    cmap = plt.get_cmap("tab10")
+    for digit in range(10):
+        chosen = labels == digit
+        ax.scatter(codes[chosen, 0], codes[chosen, 1], s=3, alpha=0.6, color=cmap(digit), label=str(digit))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_gif(
+    frames: Sequence[Any], path: Any, ncols: int = 8, scale: int = 1, seconds_per_frame: float = 0.5, levels: int = 16
+) -> Any:
+    """Write an animated GIF of image grids (one grid per frame: ``(n, h, w[, 1])`` grey
+    images in ``[0, 1]`` or ``[-1, 1]``), each pixel ``scale`` x ``scale``, grey levels
+    rounded to ``levels`` values (a small file: GIF compresses flat areas), the last frame
+    held twice as long. Uses Pillow (a Matplotlib dependency). Returns the path.
+
+    >>> import tempfile, pathlib
+    >>> out = save_gif([np.zeros((4, 28, 28)), np.ones((4, 28, 28))], pathlib.Path(tempfile.mkdtemp()) / "a.gif", ncols=2)
+    >>> from PIL import Image; Image.open(out).n_frames
+    2
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    tiles = []
+    for frame in frames:
+        grey = np.round(_canvas(frame, ncols) * (levels - 1)) / (levels - 1)
+        pixels = (grey * 255).astype("uint8").repeat(scale, 0).repeat(scale, 1)
+        tiles.append(Image.fromarray(pixels, mode="L"))
+    if not tiles:
+        raise ValueError("save_gif needs at least one frame")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    durations = [int(seconds_per_frame * 1000)] * (len(tiles) - 1) + [int(seconds_per_frame * 2000)]
+    tiles[0].save(path, save_all=True, append_images=tiles[1:], duration=durations, loop=0)
+    return path
+

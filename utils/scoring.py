@@ -93,7 +93,7 @@ def features(classifier: Any, images: np.ndarray, batch_size: int = 1000) -> np.
 
     x = _as_images(images)
     relus = [layer for layer in classifier.layers if isinstance(layer, keras.layers.ReLU)]
-    extractor = keras.Model(classifier.inputs, relus[-1].output)
+    extractor = keras.Model(classifier.inputs[0], relus[-1].output)
     out = [np.asarray(extractor(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
     return np.concatenate(out).astype("float64")
 
