@@ -290,3 +290,16 @@ def test_train_step_unfilled_is_todo():
 
     with pytest.raises(TodoNotDone):
         gan.train_step(_gan_class(body), d_loss_sum, g_loss)
+
+
+def test_train_step_with_unfilled_losses_reports_a_todo():
+    """In an untouched lab the losses are unfilled too: the check must still say TODO."""
+    def unfilled(*args):
+        raise NotImplementedError("TODO 3")
+
+    with pytest.raises(TodoNotDone):
+        gan.train_step(_gan_class(lambda s, r: together(s, r, d_fn=unfilled)), unfilled, unfilled)
+    with pytest.raises(TodoNotDone, match="TODO 5"):
+        def body(self, real):
+            raise NotImplementedError("TODO 5")
+        gan.train_step(_gan_class(body), unfilled, unfilled)
