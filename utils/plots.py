@@ -302,3 +302,43 @@ def save_gif(
     tiles[0].save(path, save_all=True, append_images=tiles[1:], duration=durations, loop=0)
     return path
 
+
+
+def attention_heatmaps(
+    maps: Mapping[str, Any],
+    queries: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    size: float = 2.6,
+) -> Figure:
+    """Attention weights as heat-maps side by side, one per ``{title: (T_q, T_k) array}``:
+    rows are queries, columns keys, each cell the weight (0 white .. 1 dark), with the
+    value written in it when the map is small.
+
+    Introduced in ``notebooks/07_attention_transformer.ipynb``.
+
+    >>> fig = attention_heatmaps({"none": np.full((3, 3), 1 / 3), "causal": np.tril(np.ones((3, 3))) / 2},
+    ...                          queries=list("abc"), keys=list("abc"))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['none', 'causal']
+    """
+    if not maps:
+        raise ValueError("attention_heatmaps needs at least one map")
+    arrays = {title: np.asarray(weights, dtype=float) for title, weights in maps.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"every map must be one (T_q, T_k) array of the same shape, got {sorted(shapes)}")
+    t_q, t_k = next(iter(shapes))
+    fig, axes = plt.subplots(1, len(arrays), figsize=(size * len(arrays), size * max(t_q / t_k, 0.5) + 0.4),
+                             squeeze=False)
+    for ax, (title, weights) in zip(axes.flat, arrays.items()):
+        ax.imshow(weights, cmap="Blues", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(range(t_k), list(keys) if keys is not None else range(t_k), fontsize=7)
+        ax.set_yticks(range(t_q), list(queries) if queries is not None else range(t_q), fontsize=7)
+        ax.set_xlabel("key", fontsize=8)
+        if t_q * t_k <= 64:
+            for (i, j), w in np.ndenumerate(weights):
+                ax.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=6, color="white" if w > 0.6 else "black")
+    axes.flat[0].set_ylabel("query", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -12,9 +12,10 @@ One module per notebook:
 - :mod:`utils.checks.music` -- ``notebooks/04_music_lstm.ipynb`` (called as ``checks.music.sampling(...)``)
 - :mod:`utils.checks.vae` -- ``notebooks/05_vae.ipynb`` (``checks.vae.kl_term(...)``)
 - :mod:`utils.checks.gan` -- ``notebooks/06_gan.ipynb`` (``checks.gan.train_step(...)``)
+- :mod:`utils.checks.attention` -- ``notebooks/07_attention_transformer.ipynb`` (``checks.attention.causal_mask(...)``)
 """
 
-from utils.checks import gan, music, vae
+from utils.checks import attention, gan, music, vae
 from utils.checks._core import CheckError, TodoNotDone
 from utils.checks.cnn import baseline_model, cnn_model, compile_wiring, normalized_images, train_step
 from utils.checks.layers import conv_output_length, dense_layer, identity_model, subclass_model
@@ -22,6 +23,7 @@ from utils.checks.tensors import chain_rule, computation_graph, derivative, imag
 
 __all__ = [
     "CheckError",
+    "attention",
     "baseline_model",
     "cnn_model",
     "compile_wiring",

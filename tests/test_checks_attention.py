@@ -1,0 +1,422 @@
+"""Checks of notebook 07 accept correct answers written in different ways (-inf or a large
+negative number, tf or keras.ops or NumPy, either sinusoid layout, a block whose FFN is a
+Sequential or two Dense layers) and reject the classic mistakes: a missing √d_k, the
+softmax over the wrong axis, a mask after the softmax or inverted, a causal mask off by
+one, heads split or merged in the wrong order, post-norm, missing residuals."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers, ops
+
+from utils import attention as ref
+from utils.checks import TodoNotDone, attention
+from utils.checks._core import CheckError
+
+
+def unfilled(*args, **kwargs):
+    raise NotImplementedError("TODO 9")
+
+
+class UnfilledBlock(layers.Layer):
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError("TODO 9")
+
+
+@pytest.mark.parametrize(
+    "check, args",
+    [
+        (attention.scaled_dot_product, (unfilled,)),
+        (attention.causal_mask, (unfilled,)),
+        (attention.heads, (unfilled, unfilled)),
+        (attention.positional_encoding, (unfilled,)),
+        (attention.encoder_block, (UnfilledBlock,)),
+    ],
+)
+def test_every_check_reports_an_unfilled_todo(check, args):
+    with pytest.raises(TodoNotDone, match="TODO 9"):
+        check(*args)
+
+
+def test_heads_reports_an_unfilled_merge_after_a_correct_split():
+    with pytest.raises(TodoNotDone, match="TODO 9"):
+        attention.heads(ref.split_heads, unfilled)
+
+
+# --- scaled dot-product attention -------------------------------------------------------
+
+
+def sdpa_tf_where(q, k, v, mask=None):
+    scores = tf.matmul(q, k, transpose_b=True) / tf.math.sqrt(tf.cast(tf.shape(k)[-1], tf.float32))
+    if mask is not None:
+        scores = tf.where(mask, scores, -1e9)
+    weights = tf.nn.softmax(scores, axis=-1)
+    return tf.matmul(weights, v), weights
+
+
+def sdpa_minus_inf(q, k, v, mask=None):
+    scores = ops.matmul(q, ops.swapaxes(k, -2, -1)) / np.sqrt(k.shape[-1])
+    if mask is not None:
+        scores = ops.where(mask, scores, float("-inf"))
+    weights = ops.softmax(scores, axis=-1)
+    return ops.matmul(weights, v), weights
+
+
+def sdpa_additive(q, k, v, mask=None):
+    d_k = tf.cast(tf.shape(k)[-1], tf.float32)
+    scores = tf.einsum("...qd,...kd->...qk", q, k) / tf.sqrt(d_k)
+    if mask is not None:
+        scores += (1.0 - tf.cast(mask, tf.float32)) * -1e9
+    weights = tf.nn.softmax(scores)
+    return tf.einsum("...qk,...kv->...qv", weights, v), weights
+
+
+def sdpa_numpy(q, k, v, mask=None):
+    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(k.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return weights @ v, weights
+
+
+def sdpa_renormalised_after(q, k, v, mask=None):
+    """Masking after the softmax *and* renormalising is the same function: correct."""
+    weights = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) / np.sqrt(k.shape[-1]), axis=-1)
+    if mask is not None:
+        weights = weights * tf.cast(mask, tf.float32)
+        weights = weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
+    return tf.matmul(weights, v), weights
+
+
+@pytest.mark.parametrize("fn", [sdpa_tf_where, sdpa_minus_inf, sdpa_additive, sdpa_numpy, sdpa_renormalised_after,
+                                ref.scaled_dot_product_attention])
+def test_scaled_dot_product_accepts(fn, capsys):
+    attention.scaled_dot_product(fn)
+    assert "[ok]" in capsys.readouterr().out
+
+
+def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False):
+    def fn(q, k, v, mask=None):
+        d_k = float(k.shape[-1])
+        raw = tf.matmul(q, k, transpose_b=True)
+        scores = {"sqrt": raw / np.sqrt(d_k), "none": raw, "dk": raw / d_k}[scale]
+        if mask is not None and mask_mode == "before":
+            scores = tf.where(mask, scores, -1e9)
+        elif mask is not None and mask_mode == "inverted":
+            scores = tf.where(mask, -1e9, scores)
+        elif mask is not None and mask_mode == "multiply":
+            scores = scores * tf.cast(mask, tf.float32)
+        weights = tf.nn.softmax(scores, axis=axis)
+        if mask is not None and mask_mode == "after":
+            weights = weights * tf.cast(mask, tf.float32)
+        out = tf.matmul(weights, v)
+        return (weights, out) if swap_return else (out, weights)
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        (_variant(scale="none"), "not scaled"),
+        (_variant(scale="dk"), "square root"),
+        (_variant(axis=-2), "wrong axis"),
+        (_variant(axis=1), "wrong axis"),
+        (_variant(mask_mode="ignore"), "mask is ignored"),
+        (_variant(mask_mode="inverted"), "inverted"),
+        (_variant(mask_mode="after"), "after the softmax"),
+        (_variant(mask_mode="multiply"), "still get weight"),
+        (_variant(swap_return=True), "has shape"),
+        (lambda q, k, v, mask=None: sdpa_tf_where(q, k, v, mask)[0], "return two tensors"),
+    ],
+)
+def test_scaled_dot_product_rejects(fn, fragment):
+    with pytest.raises(CheckError, match=fragment):
+        attention.scaled_dot_product(fn)
+
+
+def test_scaled_dot_product_rejects_a_transpose_of_the_wrong_axes():
+    def fn(q, k, v, mask=None):  # tf.transpose(k) reverses *all* axes: wrong for 4-D inputs
+        scores = tf.matmul(q, tf.transpose(k, [0, 2, 1] if len(k.shape) == 3 else [1, 0, 3, 2])) / np.sqrt(k.shape[-1])
+        if mask is not None:
+            scores = tf.where(mask, scores, -1e9)
+        w = tf.nn.softmax(scores, -1)
+        return tf.matmul(w, v), w
+
+    with pytest.raises(CheckError, match="transpose only the last two axes"):
+        attention.scaled_dot_product(fn)
+
+
+# --- causal mask ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        ref.causal_mask,
+        lambda n: np.tril(np.ones((n, n))),
+        lambda n: tf.linalg.band_part(tf.ones((n, n)), -1, 0),
+        lambda n: np.arange(n)[:, None] >= np.arange(n)[None, :],
+        lambda n: tf.cast(1 - np.triu(np.ones((n, n)), k=1), tf.int32),
+        lambda n: np.array([[j <= i for j in range(n)] for i in range(n)]),
+    ],
+)
+def test_causal_mask_accepts(fn, capsys):
+    attention.causal_mask(fn)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        (lambda n: np.tril(np.ones((n, n), bool), -1), "from itself"),
+        (lambda n: np.tril(np.ones((n, n), bool), 1), "off by one"),
+        (lambda n: np.triu(np.ones((n, n), bool)), "transposed"),
+        (lambda n: np.triu(np.ones((n, n), bool), 1), "inverted"),
+        (lambda n: np.triu(np.full((n, n), -1e9), 1), "additive"),
+        (lambda n: np.ones((n, n), bool), "expected False"),
+        (lambda n: np.tril(np.ones((n + 1, n + 1), bool)), "has shape"),
+        (lambda n: np.tril(np.full((n, n), 2.0)), "other than"),
+    ],
+)
+def test_causal_mask_rejects(fn, fragment):
+    with pytest.raises(CheckError, match=fragment):
+        attention.causal_mask(fn)
+
+
+# --- split / merge heads ----------------------------------------------------------------
+
+
+def split_tf(x, num_heads):
+    b, t, f = x.shape
+    return tf.transpose(tf.reshape(x, (b, t, num_heads, f // num_heads)), perm=[0, 2, 1, 3])
+
+
+def merge_tf(x):
+    b, h, t, d = x.shape
+    return tf.reshape(tf.transpose(x, perm=[0, 2, 1, 3]), (b, t, h * d))
+
+
+def split_einops_like(x, num_heads):
+    x = np.asarray(x)
+    return np.stack(np.split(x, num_heads, axis=-1), axis=1)
+
+
+def merge_concat(x):
+    x = np.asarray(x)
+    return np.concatenate([x[:, h] for h in range(x.shape[1])], axis=-1)
+
+
+@pytest.mark.parametrize("split, merge", [(ref.split_heads, ref.merge_heads), (split_tf, merge_tf),
+                                          (split_einops_like, merge_concat)])
+def test_heads_accepts(split, merge, capsys):
+    attention.heads(split, merge)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "split, merge, fragment",
+    [
+        (lambda x, h: tf.reshape(x, (x.shape[0], x.shape[1], h, -1)), merge_tf, "before time"),
+        (lambda x, h: tf.reshape(x, (x.shape[0], h, x.shape[1], -1)), merge_tf, "reshapes straight"),
+        (lambda x, h: tf.transpose(tf.reshape(x, (x.shape[0], x.shape[1], -1, h)), [0, 3, 1, 2]), merge_tf,
+         "every num_heads-th"),
+        (split_tf, lambda x: tf.reshape(x, (x.shape[0], x.shape[2], -1)), "wrong order"),
+        (split_tf, lambda x: tf.reshape(tf.transpose(x, [0, 2, 3, 1]), (x.shape[0], x.shape[2], -1)), "interleaves"),
+        (split_tf, lambda x: tf.reshape(tf.transpose(x, [0, 2, 1, 3]), (x.shape[0], -1, x.shape[2] * x.shape[3] // 2)),
+         "has shape"),
+        (split_tf, lambda x: tf.reshape(tf.transpose(x[:, ::-1], [0, 2, 1, 3]), (x.shape[0], x.shape[2], -1)),
+         "does not undo"),
+    ],
+)
+def test_heads_rejects(split, merge, fragment):
+    with pytest.raises(CheckError, match=fragment):
+        attention.heads(split, merge)
+
+
+# --- positional encoding ----------------------------------------------------------------
+
+
+def pe_tf_tutorial(length, depth):
+    positions = np.arange(length)[:, np.newaxis]
+    depths = np.arange(depth // 2)[np.newaxis, :] / (depth // 2)
+    angle_rads = positions / (10000**depths)
+    return tf.cast(np.concatenate([np.sin(angle_rads), np.cos(angle_rads)], axis=-1), tf.float32)
+
+
+def pe_loop(length, depth):
+    pe = np.zeros((length, depth))
+    for pos in range(length):
+        for i in range(0, depth, 2):
+            pe[pos, i] = np.sin(pos / 10000 ** (i / depth))
+            pe[pos, i + 1] = np.cos(pos / 10000 ** (i / depth))
+    return pe
+
+
+def pe_ops(length, depth):
+    pos = ops.cast(ops.arange(length)[:, None], "float32")
+    i = ops.cast(ops.arange(0, depth, 2)[None, :], "float32")
+    angles = pos * ops.exp(-np.log(10000.0) * i / depth)
+    return ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (length, depth))
+
+
+@pytest.mark.parametrize("fn", [pe_tf_tutorial, pe_loop, pe_ops, ref.sinusoidal_encoding])
+def test_positional_encoding_accepts(fn, capsys):
+    attention.positional_encoding(fn)
+    assert "[ok]" in capsys.readouterr().out
+
+
+def pe_i_over_depth(length, depth):
+    angles = np.arange(length)[:, None] / 10000 ** (np.arange(depth // 2)[None] / depth)
+    return np.concatenate([np.sin(angles), np.cos(angles)], -1)
+
+
+def pe_column_index(length, depth):
+    pe = np.zeros((length, depth))
+    for pos in range(length):
+        for i in range(depth):
+            angle = pos / 10000 ** (i / depth)
+            pe[pos, i] = np.sin(angle) if i % 2 == 0 else np.cos(angle)
+    return pe
+
+
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        (lambda n, d: pe_loop(n, d)[:, [j ^ 1 for j in range(d)]], "swapped"),
+        (pe_column_index, "column index"),
+        (pe_i_over_depth, "2i/depth"),
+        (lambda n, d: pe_loop(n + 1, d)[1:], "start at 1"),
+        (lambda n, d: pe_loop(n, d).T, "one row per position"),
+        (lambda n, d: pe_loop(n, d) * 0.5, "not the sinusoidal"),
+        (lambda n, d: np.sin(np.arange(n)[:, None] / 1000 ** (np.arange(d)[None] // 2 * 2 / d)), "not the sinusoidal"),
+    ],
+)
+def test_positional_encoding_rejects(fn, fragment):
+    with pytest.raises(CheckError, match=fragment):
+        attention.positional_encoding(fn)
+
+
+# --- encoder block ----------------------------------------------------------------------
+
+
+class Block(layers.Layer):
+    """Configurable pre-norm block; the defaults are right."""
+
+    wiring = "pre"
+    use_mask = True
+    activation = "gelu"
+    two_dense = False
+
+    def __init__(self, d_model, num_heads, ff_dim, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.norm1 = layers.LayerNormalization(epsilon=1e-6)
+        self.norm2 = layers.LayerNormalization(epsilon=1e-6)
+        self.attention = layers.MultiHeadAttention(num_heads, key_dim=d_model // num_heads, dropout=dropout)
+        if self.two_dense:
+            self.dense1 = layers.Dense(ff_dim, activation=self.activation)
+            self.dense2 = layers.Dense(d_model)
+        else:
+            self.ffn = keras.Sequential([layers.Dense(ff_dim, activation=self.activation), layers.Dense(d_model)])
+        self.dropout = layers.Dropout(dropout)
+
+    def feed_forward(self, h):
+        return self.dense2(self.dense1(h)) if self.two_dense else self.ffn(h)
+
+    def call(self, x, attention_mask=None, training=False):
+        mask = attention_mask if self.use_mask else None
+        w = self.wiring
+        if w == "post":
+            x = self.norm1(x + self.attention(x, x, attention_mask=mask))
+            return self.norm2(x + self.feed_forward(x))
+        h = self.norm1(x)
+        a = self.dropout(self.attention(h, h, attention_mask=mask, training=training), training=training)
+        if w == "no_attention_residual":
+            x = a
+        elif w == "normalised_residual":
+            x = h + a
+        elif w == "ffn_reads_input":
+            return x + a + self.feed_forward(self.norm2(x))
+        else:
+            x = x + a
+        f = self.dropout(self.feed_forward(self.norm2(x)), training=training)
+        return f if w == "no_ffn_residual" else x + f
+
+
+def block_with(**attrs):
+    return type("Variant", (Block,), attrs)
+
+
+class FunctionalStyleBlock(layers.Layer):
+    """Correct, written differently: relu, a mask with a batch axis broadcast, norms created in call order."""
+
+    def __init__(self, d_model, num_heads, ff_dim, dropout=0.1):
+        super().__init__()
+        self.ln_a = layers.LayerNormalization()
+        self.mha = layers.MultiHeadAttention(num_heads=num_heads, key_dim=8, value_dim=5, dropout=dropout)
+        self.ln_b = layers.LayerNormalization()
+        self.mlp = keras.Sequential([layers.Dense(ff_dim), layers.ReLU(), layers.Dropout(dropout), layers.Dense(d_model)])
+
+    def call(self, inputs, attention_mask=None, training=None):
+        normed = self.ln_a(inputs)
+        inputs = inputs + self.mha(query=normed, value=normed, key=normed, attention_mask=attention_mask,
+                                   training=training)
+        return inputs + self.mlp(self.ln_b(inputs), training=training)
+
+
+@pytest.mark.parametrize("block_class", [Block, block_with(two_dense=True), block_with(activation="relu"),
+                                         FunctionalStyleBlock])
+def test_encoder_block_accepts(block_class, capsys):
+    attention.encoder_block(block_class)
+    assert "[ok]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "block_class, fragment",
+    [
+        (block_with(wiring="post"), "post-norm"),
+        (block_with(use_mask=False), "mask is not used"),
+        (block_with(activation=None), "linear"),
+        (block_with(wiring="no_attention_residual"), "attention sub-layer has no residual"),
+        (block_with(wiring="no_ffn_residual"), "feed-forward sub-layer has no residual"),
+        (block_with(wiring="normalised_residual"), "un-normalised"),
+        (block_with(wiring="ffn_reads_input"), "reads the attention's input"),
+    ],
+)
+def test_encoder_block_rejects(block_class, fragment):
+    with pytest.raises(CheckError, match=fragment):
+        attention.encoder_block(block_class)
+
+
+def test_encoder_block_rejects_a_block_without_two_norms():
+    class OneNorm(Block):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.norm2 = self.norm1
+
+    with pytest.raises(CheckError, match="LayerNormalization"):
+        attention.encoder_block(OneNorm)
+
+
+def test_encoder_block_rejects_attention_over_unnormalised_values():
+    class RawValues(Block):
+        def call(self, x, attention_mask=None, training=False):
+            x = x + self.attention(self.norm1(x), x, attention_mask=attention_mask)
+            return x + self.ffn(self.norm2(x))
+
+    with pytest.raises(CheckError, match="not x \\+ attention"):
+        attention.encoder_block(RawValues)
+
+
+def test_encoder_block_rejects_a_shape_change():
+    class Shrinks(Block):
+        def call(self, x, attention_mask=None, training=False):
+            return super().call(x, attention_mask, training)[:, :-1]
+
+    with pytest.raises(CheckError, match="keeps the shape"):
+        attention.encoder_block(Shrinks)

@@ -1,0 +1,332 @@
+"""Checks for ``notebooks/07_attention_transformer.ipynb``: scaled dot-product attention,
+the causal mask, splitting and merging heads, the sinusoidal positional encoding and the
+pre-norm encoder block.
+
+Each check runs the learner's code on inputs made for it and compares the result with
+the reference computation of :mod:`utils.attention` (or, for the encoder block, with the
+block's own sub-layers wired the pre-norm way), so any correct answer passes -- ``-inf``
+or a large negative number for masked scores, ``tf`` or ``keras.ops``, either standard
+layout of the sinusoids -- and the usual mistakes are named: a missing ``√d_k``, the
+softmax over the wrong axis, a mask applied after the softmax or inverted, a causal
+mask that lets a position see its future (or not itself), heads split or merged in the
+wrong order, post-norm instead of pre-norm, a missing residual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from utils import attention as ref
+from utils.checks._core import call, expect_close, expect_shape, fail, filled, kind, matches, ok, to_array
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _pair(out: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"{label} returned {kind(out)}; return two tensors: (output, attention_weights).")
+    return (to_array(out[0], "output", "the attention output"),
+            to_array(out[1], "attention_weights", "the attention weights"))
+
+
+def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
+    """``attention_fn(q, k, v, mask=None)`` must return ``(softmax(q kᵀ/√d_k) v, weights)``;
+    ``mask`` is boolean, ``True`` where a query may attend, and masked keys get weight 0."""
+    filled(attention_fn, "scaled_dot_product_attention")
+    rng = np.random.default_rng(7)
+    batch, t_q, t_k, d_k, d_v = 2, 3, 5, 8, 6  # every size different, so no axis mix-up hides
+    q = rng.normal(size=(batch, t_q, d_k)).astype("float32")
+    k = rng.normal(size=(batch, t_k, d_k)).astype("float32")
+    v = rng.normal(size=(batch, t_k, d_v)).astype("float32")
+    label = "scaled_dot_product_attention(q, k, v)"
+    out, weights = _pair(call(attention_fn, q, k, v, what=label), label)
+    expect_shape(weights, (batch, t_q, t_k), "attention_weights",
+                 hint="One weight per (query, key) pair: (..., T_q, T_k) = q @ transpose(k).")
+    expect_shape(out, (batch, t_q, d_v), "output", hint="The output is weights @ v: (..., T_q, d_v).")
+    raw = q @ k.transpose(0, 2, 1)
+    expected_w = _softmax(raw / np.sqrt(d_k), -1)
+    if matches(weights, _softmax(raw, -1)):
+        fail("The scores are not scaled: divide q @ kᵀ by √d_k (the square root of the last dimension of k) "
+             "before the softmax.")
+    if matches(weights, _softmax(raw / d_k, -1)):
+        fail("The scores are divided by d_k; divide by its square root, √d_k.")
+    if matches(weights, _softmax(raw / np.sqrt(d_k), -2)):
+        fail("The softmax runs over the wrong axis: each query's weights must sum to 1 over the keys, "
+             "so take the softmax over the last axis (axis=-1).")
+    if not np.allclose(weights.sum(-1), 1.0, atol=1e-4):
+        fail("The attention weights of a query do not sum to 1 over the keys: apply a softmax over axis=-1 "
+             "to the scaled scores.")
+    expect_close(weights, expected_w, "attention_weights", hint="weights = softmax(q @ kᵀ / √d_k, axis=-1).")
+    expect_close(out, expected_w @ v, "output", hint="The output is weights @ v.")
+
+    # A boolean mask, True where a query may attend; at least one key per query.
+    mask = rng.random((batch, t_q, t_k)) < 0.5
+    mask[..., 0] = True
+    label = "scaled_dot_product_attention(q, k, v, mask)"
+    out, weights = _pair(call(attention_fn, q, k, v, mask=mask, what=label,
+                              hint="The mask is boolean (True = may attend): use tf.where(mask, scores, -1e9), "
+                                   "or cast it to float first."), label)
+    masked = np.where(mask, raw / np.sqrt(d_k), -np.inf)
+    expected_w = _softmax(masked, -1)
+    if matches(weights, _softmax(raw / np.sqrt(d_k), -1)):
+        fail("The mask is ignored: set the scores of masked keys (mask == False) to a large negative number "
+             "(or -inf) before the softmax.")
+    if matches(weights, _softmax(np.where(mask, -np.inf, raw / np.sqrt(d_k)), -1)):
+        fail("The mask is inverted: True means the query MAY attend to that key; block the keys where the mask "
+             "is False.")
+    if np.abs(weights[~mask]).max() < 1e-6 and not np.allclose(weights.sum(-1), 1.0, atol=1e-4):
+        fail("The mask is applied after the softmax: the masked weights are 0 but the others no longer sum to 1. "
+             "Mask the scores before the softmax, so the remaining keys share the whole weight.")
+    if np.abs(weights[~mask]).max() > 1e-6:
+        fail(f"Masked keys still get weight (up to {np.abs(weights[~mask]).max():.3g}): a masked score must become "
+             "a large negative number (or -inf) before the softmax; multiplying it by 0 is not enough.")
+    expect_close(weights, expected_w, "attention_weights (with a mask)")
+    expect_close(out, expected_w @ v, "output (with a mask)")
+
+    # Heads as an extra leading axis, and a (T, T) mask shared by the batch.
+    q4 = rng.normal(size=(2, 3, 4, 8)).astype("float32")
+    label = "scaled_dot_product_attention(q, k, v, mask) on (batch, heads, T, depth) inputs"
+    out, weights = _pair(call(attention_fn, q4, q4, q4, mask=ref.causal_mask(4), what=label,
+                              hint="Use the last two axes for (T, depth), so extra leading axes (heads) just "
+                                   "come along: transpose only the last two axes of k."), label)
+    expect_out, expect_w = (np.asarray(t) for t in ref.scaled_dot_product_attention(q4, q4, q4, ref.causal_mask(4)))
+    expect_close(weights, expect_w, "attention_weights (4-D inputs)",
+                 hint="Transpose only the last two axes of k (e.g. tf.transpose(k, perm=[0, 1, 3, 2]) or "
+                      "tf.matmul(q, k, transpose_b=True)).")
+    expect_close(out, expect_out, "output (4-D inputs)")
+    ok("scaled_dot_product_attention matches softmax(q kᵀ / √d_k) v, with and without a mask, for 3-D and 4-D inputs.")
+
+
+def causal_mask(causal_mask_fn: Callable[[int], Any]) -> None:
+    """``causal_mask_fn(length)`` must return ``(length, length)`` booleans (or 0/1),
+    ``True`` where query ``i`` may attend to key ``j``, i.e. ``j <= i``."""
+    filled(causal_mask_fn, "causal_mask")
+    for length in (4, 7, 1):
+        label = f"causal_mask({length})"
+        got = to_array(call(causal_mask_fn, length, what=label), label, "a (length, length) mask")
+        expect_shape(got, (length, length), label, hint="Rows are queries, columns are keys.")
+        if got.dtype != bool and not np.isin(got, (0, 1)).all():
+            if (got <= 0).all():
+                fail(f"{label} looks like an additive mask (0 and a large negative number). Here a mask is boolean: "
+                     "True (or 1) where a query may attend; the attention function turns it into -1e9 itself.")
+            fail(f"{label} holds values other than True/False (or 1/0).")
+        got = got.astype(bool)
+        expected = np.tril(np.ones((length, length), dtype=bool))
+        if np.array_equal(got, expected):
+            continue
+        if np.array_equal(got, np.tril(expected, -1)):
+            fail(f"{label} hides each position from itself: query i must attend to keys 0..i, its own position "
+                 "included (np.tril with k=0).")
+        if np.array_equal(got, np.tril(np.ones_like(expected), 1)):
+            fail(f"{label} is off by one: query i also sees key i + 1, the next character -- the very one it has to "
+                 "predict. Allow keys j <= i only.")
+        if np.array_equal(got, expected.T):
+            fail(f"{label} is transposed: rows are queries and columns keys, so query i may attend to keys j <= i "
+                 "(a lower triangle).")
+        if np.array_equal(got, ~expected):
+            fail(f"{label} is inverted: True must mark the keys a query MAY attend (the past and itself), "
+                 "not the blocked ones.")
+        wrong = np.argwhere(got != expected)[0]
+        fail(f"{label}[{wrong[0]}, {wrong[1]}] is {bool(got[tuple(wrong)])}, expected {bool(expected[tuple(wrong)])}: "
+             "query i may attend to key j exactly when j <= i.")
+    ok("causal_mask lets every position attend to itself and the past, never to the future.")
+
+
+def heads(split_heads_fn: Callable[[Any, int], Any], merge_heads_fn: Callable[[Any], Any]) -> None:
+    """``split_heads(x, num_heads)`` must turn ``(batch, T, num_heads * depth)`` into
+    ``(batch, num_heads, T, depth)`` -- feature block ``h`` is head ``h``, the layout of
+    Keras's ``MultiHeadAttention`` weights -- and ``merge_heads`` must undo it."""
+    filled(split_heads_fn, "split_heads")
+    filled(merge_heads_fn, "merge_heads")
+    batch, length, num_heads, depth = 2, 5, 3, 4
+    x = np.arange(batch * length * num_heads * depth, dtype="float32").reshape(batch, length, num_heads * depth)
+    label = f"split_heads(x of shape {x.shape}, num_heads={num_heads})"
+    got = to_array(call(split_heads_fn, x, num_heads, what=label), label)
+    expected = np.asarray(ref.split_heads(x, num_heads))
+    if got.shape == (batch, length, num_heads, depth):
+        fail(f"{label} has shape {got.shape}: the head axis must come before time, (batch, heads, T, depth), so "
+             "that attention runs over T for every head. Transpose after the reshape.")
+    expect_shape(got, expected.shape, label, hint="(batch, num_heads, T, depth) with depth = features // num_heads.")
+    if matches(got, x.reshape(expected.shape), rtol=0, atol=0):
+        fail(f"{label} reshapes straight to (batch, heads, T, depth), which mixes time steps into heads. Reshape to "
+             "(batch, T, heads, depth) first, then swap the heads and time axes.")
+    if matches(got, x.reshape(batch, length, depth, num_heads).transpose(0, 3, 1, 2), rtol=0, atol=0):
+        fail(f"{label} gives head h every num_heads-th feature. Head h is the block of features "
+             "h*depth .. (h+1)*depth - 1: reshape to (batch, T, heads, depth), not (batch, T, depth, heads).")
+    if not matches(got, expected, rtol=0, atol=0):
+        fail(f"{label} puts features in the wrong places: head h, time t must hold x[:, t, h*depth:(h+1)*depth].")
+
+    label = f"merge_heads(x of shape {expected.shape})"
+    merged = to_array(call(merge_heads_fn, expected, what=label), label)
+    expect_shape(merged, x.shape, label, hint="(batch, T, num_heads * depth).")
+    if matches(merged, expected.reshape(x.shape), rtol=0, atol=0):
+        fail(f"{label} merges the heads in the wrong order: it reshapes (batch, heads, T, depth) directly, which "
+             "mixes time steps. Transpose back to (batch, T, heads, depth) first, then reshape.")
+    if matches(merged, expected.transpose(0, 2, 3, 1).reshape(x.shape), rtol=0, atol=0):
+        fail(f"{label} interleaves the heads' features. Put head h's features in the block h*depth .. (h+1)*depth - 1: "
+             "transpose to (batch, T, heads, depth), not (batch, T, depth, heads), then reshape.")
+    if not matches(merged, x, rtol=0, atol=0):
+        fail(f"{label} does not undo split_heads: merge_heads(split_heads(x, h)) must give x back.")
+    ok("split_heads and merge_heads move feature block h to head h and back, as Keras's MultiHeadAttention does.")
+
+
+def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
+    """``encoding_fn(length, depth)`` must return the sinusoidal encoding,
+    ``(length, depth)``: angle ``pos / 10000^(2i/depth)``, sine and cosine of each
+    frequency, interleaved (sin, cos, sin, cos, ...) or concatenated (all sines, then
+    all cosines)."""
+    filled(encoding_fn, "positional_encoding")
+    for length, depth in ((50, 16), (9, 6)):
+        label = f"positional_encoding({length}, {depth})"
+        got = to_array(call(encoding_fn, length, depth, what=label), label)
+        if got.shape == (depth, length) and length != depth:
+            fail(f"{label} has shape {got.shape}, expected ({length}, {depth}): one row per position.")
+        expect_shape(got, (length, depth), label, hint="One row per position, one column per feature.")
+        interleaved = ref.sinusoidal_encoding(length, depth, "interleaved")
+        concatenated = ref.sinusoidal_encoding(length, depth, "concatenated")
+        if matches(got, interleaved, atol=1e-4) or matches(got, concatenated, atol=1e-4):
+            continue
+        pos = np.arange(length)[:, None]
+        half = np.arange(depth // 2)[None, :]
+        angles = pos / 10000 ** (2 * half / depth)
+        slow = pos / 10000 ** (half / depth)
+        per_column = pos / 10000 ** (np.arange(depth)[None, :] / depth)
+
+        def layouts(first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
+            return [np.stack([first, second], -1).reshape(length, depth), np.concatenate([first, second], -1)]
+
+        wrong = {
+            "sines and cosines are swapped: the sine goes first (even columns, or the first half)":
+                layouts(np.cos(angles), np.sin(angles)),
+            "the exponent uses the column index: a sine/cosine pair shares one frequency, "
+            "pos / 10000^(2i/depth) with i = column // 2":
+                [np.where(np.arange(depth) % 2 == 0, np.sin(per_column), np.cos(per_column))],
+            "the exponent is i/depth; it should be 2i/depth (i counts the sine/cosine pairs)":
+                layouts(np.sin(slow), np.cos(slow)),
+            "positions start at 1; the first position is 0 (its row is sin 0 = 0, cos 0 = 1)":
+                [ref.sinusoidal_encoding(length + 1, depth, lay)[1:] for lay in ("interleaved", "concatenated")],
+        }
+        for message, candidates in wrong.items():
+            if any(matches(got, c, atol=1e-4) for c in candidates):
+                fail(f"{label}: {message}.")
+        fail(f"{label} is not the sinusoidal encoding: row p, pair i holds sin(p / 10000^(2i/depth)) and "
+             "cos(p / 10000^(2i/depth)), interleaved (sin, cos, ...) or as two halves (all sines, then all cosines).")
+    ok("positional_encoding gives sin and cos of pos / 10000^(2i/depth), one row per position.")
+
+
+def _sublayers(block: Any) -> tuple[Any, list[Any], Callable[[Any], Any]]:
+    """The block's attention layer, its LayerNorms and its feed-forward network."""
+    import keras
+    from keras import layers
+
+    # Sub-layers the block holds directly and has used (built), each once.
+    direct = list({id(lay): lay for lay in block._flatten_layers(include_self=False, recursive=False)
+                   if lay.built}.values())
+    norms = [lay for lay in direct if isinstance(lay, layers.LayerNormalization)]
+    attn = [lay for lay in direct if isinstance(lay, layers.MultiHeadAttention) or hasattr(lay, "num_heads")]
+    seqs = [lay for lay in direct if isinstance(lay, keras.Sequential)]
+    denses = [lay for lay in direct if isinstance(lay, layers.Dense)]
+    if len(attn) != 1:
+        fail(f"The block has {len(attn)} attention layers as attributes; give it exactly one "
+             "(self.attention = layers.MultiHeadAttention(...)).")
+    if len(norms) != 2:
+        fail(f"The block has {len(norms)} LayerNormalization layers as attributes; a pre-norm block has two, one "
+             "before the attention and one before the feed-forward network.")
+    if len(seqs) == 1 and not denses:
+        ffn: Callable[[Any], Any] = lambda h: seqs[0](h, training=False)  # noqa: E731
+    elif len(denses) == 2 and not seqs:
+        ffn = lambda h: denses[1](denses[0](h))  # noqa: E731
+    else:
+        fail("Write the feed-forward network as one keras.Sequential of two Dense layers (or two Dense attributes), "
+             "so the check can find it.")
+    return attn[0], norms, ffn
+
+
+def encoder_block(block_class: Callable[..., Any]) -> None:
+    """``block_class(d_model, num_heads, ff_dim, dropout)`` must be a pre-norm encoder
+    block: ``x + attention(norm1(x))`` (self-attention with the given
+    ``attention_mask``), then ``+ ffn(norm2(...))``, the FFN with a non-linearity; the
+    output has the input's shape. Compared with the block's own sub-layers wired that
+    way, with random LayerNorm scales and shifts so the order of every piece shows."""
+    import keras
+
+    filled(block_class, "EncoderBlock")
+    d_model, num_heads, ff_dim = 16, 4, 32
+    block = call(block_class, d_model, num_heads, ff_dim, 0.1, what="EncoderBlock(16, 4, 32, dropout=0.1)")
+    if not isinstance(block, keras.layers.Layer):
+        fail(f"EncoderBlock(...) made {kind(block)}; subclass keras.layers.Layer.")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, d_model)).astype("float32")
+    mask = ref.causal_mask(6)[None]
+    label = "block(x, attention_mask=mask, training=False)"
+    out = to_array(call(block, x, attention_mask=mask, training=False, what=label), label)
+    expect_shape(out, x.shape, label, hint="An encoder block keeps the shape: (batch, T, d_model).")
+    attn, norms, ffn = _sublayers(block)
+    for norm in norms:  # LayerNorms that do something, so that every wiring gives a different answer
+        norm.gamma.assign(rng.uniform(0.5, 1.5, d_model).astype("float32"))
+        norm.beta.assign(rng.normal(0, 0.5, d_model).astype("float32"))
+
+    def run(b: Any, **kw: Any) -> np.ndarray:
+        return to_array(call(b, x, training=False, what=label, **kw), label)
+
+    out = run(block, attention_mask=mask)
+    out_no_mask = run(block, attention_mask=None)
+    h = rng.normal(size=(2, 6, d_model)).astype("float32")
+    if np.allclose(np.asarray(ffn(h)) + np.asarray(ffn(-h)), 2 * np.asarray(ffn(np.zeros_like(h))), atol=1e-5):
+        fail("The feed-forward network is linear: give its first Dense layer an activation (relu or gelu).")
+
+    def att(q: Any, m: Any) -> Any:
+        return attn(q, q, attention_mask=m, training=False)
+
+    def pre(n1: Any, n2: Any, m: Any) -> np.ndarray:
+        y = x + att(n1(x), m)
+        return np.asarray(y + ffn(n2(y)))
+
+    def post(n1: Any, n2: Any, m: Any) -> np.ndarray:
+        y = n1(x + att(x, m))
+        return np.asarray(n2(y + ffn(y)))
+
+    orders = [(norms[0], norms[1]), (norms[1], norms[0])]
+    if any(matches(out, pre(a, b, mask), atol=1e-4) for a, b in orders):
+        if not any(matches(out_no_mask, pre(a, b, None), atol=1e-4) for a, b in orders):
+            fail("With attention_mask=None the block's output is wrong: only pass the mask on when it is given.")
+        x_future = x.copy()
+        x_future[:, -1] += 1.0  # with a causal mask, earlier positions must not change
+        changed = to_array(call(block, x_future, attention_mask=mask, training=False, what=label), label)
+        if not np.allclose(changed[:, :-1], out[:, :-1], atol=1e-5):
+            fail("With a causal mask, changing the last position changed earlier outputs: pass attention_mask to "
+                 "the attention layer.")
+        ok("EncoderBlock is a pre-norm block: x + attention(norm(x)), then + ffn(norm(.)), with the mask passed on.")
+        return
+    if any(matches(out, pre(a, b, None), atol=1e-4) for a, b in orders):
+        fail("The attention_mask is not used: pass it to the attention layer "
+             "(self.attention(h, h, attention_mask=attention_mask)).")
+    if any(matches(out, post(a, b, mask), atol=1e-4) for a, b in orders):
+        fail("This is a post-norm block (LayerNorm after each residual sum, as in the 2017 paper). Here the block is "
+             "pre-norm: normalise the *input* of each sub-layer and add the sub-layer's output to the un-normalised "
+             "x: x = x + attention(norm1(x)); x = x + ffn(norm2(x)).")
+    for a, b in orders:
+        n_x = a(x)
+        y_attn = np.asarray(att(n_x, mask))
+        candidates = {
+            "The attention sub-layer has no residual connection: add its output to x (x = x + attention(norm1(x))).":
+                [y_attn + np.asarray(ffn(b(y_attn)))],
+            "The feed-forward sub-layer has no residual connection: add its output to its input "
+            "(x = x + ffn(norm2(x))).": [np.asarray(ffn(b(x + y_attn)))],
+            "The residual adds the normalised x; add the sub-layer's output to the un-normalised x "
+            "(x = x + attention(norm1(x))).": [np.asarray(n_x + y_attn) + np.asarray(ffn(b(n_x + y_attn)))],
+            "The feed-forward network reads the attention's input instead of the sum after the first residual: "
+            "x = x + attention(norm1(x)) first, then x = x + ffn(norm2(x)).":
+                [np.asarray(x + y_attn + ffn(b(x)))],
+        }
+        for message, outs in candidates.items():
+            if any(matches(out, c, atol=1e-4) for c in outs):
+                fail(message)
+    fail("The block's output is not x + attention(norm1(x)) followed by + ffn(norm2(.)) (self-attention: query, key "
+         "and value are all norm1(x)). Check the order of the sub-layers and the residual connections.")
