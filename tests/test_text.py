@@ -106,6 +106,53 @@ def test_generate_stops_each_stream_at_the_separator():
     assert out == ["Xa", "Xa"]
     with pytest.raises(ValueError, match="non-empty start"):
         text.generate(model, vocab, "", 1, 5, always_newline)
-    with pytest.raises(ValueError, match="recurrent"):
+    with pytest.raises(ValueError, match="context="):
         text.generate(keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(4, 3),
                                        keras.layers.Dense(4)]), vocab, "X", 1, 5, always_newline)
+
+
+def _causal_conv_lm(vocab_size):
+    """A causal model without a recurrent layer: each position sees itself and the two before."""
+    keras.utils.set_random_seed(1)
+    return keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab_size, 8),
+                             keras.layers.Conv1D(8, 3, padding="causal", activation="tanh"),
+                             keras.layers.Dense(vocab_size)])
+
+
+@pytest.mark.parametrize("context", [64, 5])
+def test_generate_with_a_window_matches_the_model_on_the_last_context(context):
+    vocab = text.Vocabulary(list("ab\nXc"))
+    model = _causal_conv_lm(len(vocab))
+    seen = []
+
+    def greedy(logits, temperature):
+        seen.append(np.asarray(logits))
+        return tf.argmax(logits, axis=-1)
+
+    out = text.generate(model, vocab, start="Xa", num_streams=2, max_length=12, sample=greedy, stop="",
+                        context=context)
+    assert len(out) == 2 and all(len(t) == 14 for t in out)
+    ids = vocab.encode(out[0])
+    for step, logits in enumerate(seen):
+        end = 2 + step  # characters known when this draw was made
+        window = ids[max(0, end - context) : end]
+        expected = model(window[None], training=False)[0, -1].numpy()
+        np.testing.assert_allclose(logits[0], expected, atol=1e-5)
+
+
+def test_generate_with_a_window_drops_finished_streams():
+    vocab = text.Vocabulary(list("ab\nX"))
+    model = _causal_conv_lm(len(vocab))
+    newline, a = vocab.char2idx["\n"], vocab.char2idx["a"]
+    batch_sizes = []
+
+    def first_row_stops(logits, temperature):
+        batch_sizes.append(int(tf.shape(logits)[0]))
+        ids = np.full(batch_sizes[-1], a)
+        if len(batch_sizes) in (2, 3):
+            ids[0] = newline  # stream 0 writes "\n\n" on draws 2-3, then leaves the batch
+        return ids
+
+    out = text.generate(model, vocab, start="X", num_streams=3, max_length=6, sample=first_row_stops, context=4)
+    assert out == ["Xa", "Xaaaaaa", "Xaaaaaa"]
+    assert batch_sizes == [3, 3, 3, 2, 2, 2]

@@ -174,25 +174,76 @@ def generate(
     sample: Callable[[Any, float], Any],
     temperature: float = 1.0,
     stop: str = TUNE_SEPARATOR,
+    context: int | None = None,
 ) -> list[str]:
     """Generate ``num_streams`` texts in parallel, each starting with ``start``.
 
-    ``model`` is a ``Sequential`` stack of ``Embedding``, recurrent (``LSTM``/``GRU``),
-    ``Dropout`` and ``Dense`` layers, as trained in the notebook; it is run one character
-    at a time, carrying each recurrent layer's state. A stream stops when it has produced
-    ``stop`` (it is returned without it) or after ``max_length`` new characters
-    (returned as it is: an unfinished tune). ``sample(logits, temperature)`` draws the
-    next ids -- the notebook's sampling TODO.
-    """
-    import keras
-    import tensorflow as tf
+    Two kinds of model, both returning logits for every position:
 
+    - a ``Sequential`` stack of ``Embedding``, recurrent (``LSTM``/``GRU``), ``Dropout``
+      and ``Dense`` layers, as trained in the music notebook: it is run one character at
+      a time, carrying each recurrent layer's state;
+    - any other model (a causal transformer): pass ``context``, the window length it was
+      trained on. It reads the last ``context`` characters (fewer at the start) and the
+      logits at the last position give the next character. Finished streams drop out
+      of the batch, so the cost follows the streams still writing.
+
+    A stream stops when it has produced ``stop`` (it is returned without it) or after
+    ``max_length`` new characters (returned as it is: an unfinished tune).
+    ``sample(logits, temperature)`` draws the next ids -- the notebook's sampling TODO.
+    """
     if not start:
         raise ValueError("generate() needs a non-empty start text to prime the model, e.g. 'X:'")
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    recurrent = [layer for layer in layers if hasattr(layer, "cell")]
-    if not recurrent:
-        raise ValueError("generate() needs a model with a recurrent layer (LSTM or GRU)")
+    layers = [layer for layer in getattr(model, "layers", []) if type(layer).__name__ != "InputLayer"]
+    if any(hasattr(layer, "cell") for layer in layers):
+        return _generate_recurrent(model, layers, vocab, start, num_streams, max_length, sample, temperature, stop)
+    if context is None:
+        raise ValueError("this model has no recurrent layer: pass context=<the window length it was trained on>")
+    return _generate_windowed(model, vocab, start, num_streams, max_length, sample, temperature, stop, context)
+
+
+def _sample_loop(
+    first_logits: Any,
+    next_logits: Callable[[np.ndarray, np.ndarray], Any],
+    vocab: Vocabulary,
+    start: str,
+    num_streams: int,
+    max_length: int,
+    sample: Callable[[Any, float], Any],
+    temperature: float,
+    stop: str,
+    compact: bool,
+) -> list[str]:
+    """Draw characters until every stream has written ``stop`` or ``max_length``
+    characters. ``next_logits(ids, keep)`` feeds the ids just drawn and returns the next
+    logits: with ``compact``, only for the rows ``keep`` marks (finished streams leave
+    the batch); otherwise for every stream (finished ones keep running, ignored)."""
+    texts = [list(start) for _ in range(num_streams)]
+    rows = np.arange(num_streams)  # which stream each row of the logits belongs to
+    done = np.zeros(num_streams, bool)
+    logits = first_logits
+    for _ in range(max_length):
+        ids = np.asarray(sample(logits, temperature)).reshape(-1).astype(np.int32)
+        for row, i in enumerate(rows):
+            if done[i]:
+                continue
+            texts[i].append(vocab.chars[ids[row]])
+            if stop and "".join(texts[i][-len(stop) :]) == stop:
+                done[i] = True
+        if done.all():
+            break
+        keep = ~done[rows] if compact else np.ones(len(rows), bool)
+        logits = next_logits(ids, keep)
+        rows = rows[keep]
+    out = ["".join(t) for t in texts]
+    return [t[: -len(stop)] if stop and t.endswith(stop) else t for t in out]
+
+
+def _generate_recurrent(
+    model: Any, layers: list[Any], vocab: Vocabulary, start: str, num_streams: int, max_length: int,
+    sample: Callable[[Any, float], Any], temperature: float, stop: str,
+) -> list[str]:
+    import tensorflow as tf
 
     def zero_state(layer: Any) -> list[Any]:
         size = layer.cell.state_size
@@ -202,7 +253,8 @@ def generate(
     @tf.function
     def step(ids: Any, states: list[list[Any]]) -> tuple[Any, list[list[Any]]]:
         h = ids
-        new_states, r = [], 0
+        new_states = []
+        r = 0
         for layer in layers:
             if hasattr(layer, "cell"):
                 h, state = layer.cell(h, states[r], training=False)
@@ -212,21 +264,59 @@ def generate(
                 h = layer(h, training=False)
         return h, new_states
 
-    states = [zero_state(layer) for layer in recurrent]
-    prime = vocab.encode(start)
-    logits = None
-    for ch in prime:
+    states = [zero_state(layer) for layer in layers if hasattr(layer, "cell")]
+    logits: Any = None
+    for ch in vocab.encode(start):
         logits, states = step(tf.fill([num_streams], int(ch)), states)
-    texts = [list(start) for _ in range(num_streams)]
-    done = np.zeros(num_streams, bool)
-    for _ in range(max_length):
-        ids = np.asarray(sample(logits, temperature)).reshape(-1).astype(np.int32)
-        for i in np.flatnonzero(~done):
-            texts[i].append(vocab.chars[ids[i]])
-            if stop and "".join(texts[i][-len(stop) :]) == stop:
-                done[i] = True
-        if done.all():
-            break
-        logits, states = step(tf.constant(ids), states)
-    out = ["".join(t) for t in texts]
-    return [t[: -len(stop)] if stop and t.endswith(stop) else t for t in out]
+
+    def next_logits(ids: np.ndarray, keep: np.ndarray) -> Any:
+        nonlocal states
+        out, states = step(tf.constant(ids), states)
+        return out
+
+    return _sample_loop(logits, next_logits, vocab, start, num_streams, max_length, sample, temperature, stop,
+                        compact=False)
+
+
+def _generate_windowed(
+    model: Any, vocab: Vocabulary, start: str, num_streams: int, max_length: int,
+    sample: Callable[[Any, float], Any], temperature: float, stop: str, context: int,
+) -> list[str]:
+    import tensorflow as tf
+
+    if context < 1:
+        raise ValueError(f"context must be at least 1, got {context}")
+    bucket = min(32, context)  # window lengths grow in steps of 32: few traced shapes, little waste
+
+    traced: dict[int, Any] = {}  # one graph per window width; the batch size may vary (streams leave)
+
+    def last_logits(window: Any, position: Any) -> Any:
+        width = int(window.shape[1])
+        if width not in traced:
+            traced[width] = tf.function(
+                lambda w, p: tf.gather(model(w, training=False), p, axis=1),
+                input_signature=[tf.TensorSpec((None, width), tf.int32), tf.TensorSpec((), tf.int32)],
+            )
+        return traced[width](window, position)
+
+    buffer = np.zeros((num_streams, context), np.int32)
+    prime = vocab.encode(start)[-context:]
+    buffer[:, : len(prime)] = prime
+    length = len(prime)
+
+    def logits_now() -> Any:
+        width = min(context, -(-length // bucket) * bucket)
+        return last_logits(tf.constant(buffer[:, :width]), tf.constant(length - 1))
+
+    def next_logits(ids: np.ndarray, keep: np.ndarray) -> Any:
+        nonlocal buffer, length
+        if length < context:
+            buffer[:, length] = ids
+            length += 1
+        else:
+            buffer = np.concatenate([buffer[:, 1:], ids[:, None]], axis=1)
+        buffer = buffer[keep]
+        return logits_now()
+
+    return _sample_loop(logits_now(), next_logits, vocab, start, num_streams, max_length, sample, temperature, stop,
+                        compact=True)
