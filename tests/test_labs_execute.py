@@ -1,5 +1,6 @@
 """Labs executed for real (fast mode): an untouched lab stops at its first check with a
-friendly message, every check reports its own TODO, and the solved lab runs to the end."""
+friendly message, every check reports its own TODO, and the solved lab passes every check
+(and is, cell for cell, the notebook that nbval runs to the end)."""
 
 from __future__ import annotations
 
@@ -67,12 +68,38 @@ def test_every_check_reports_its_own_unfilled_todo(name):
         assert errors and errors[0].ename == "TodoNotDone", f"check after TODO {numbers} did not report it"
 
 
+def test_solved_lab_is_the_notebook_so_the_notebook_run_covers_it():
+    """Filling every TODO back in gives the notebook's code, cell for cell: the nbval run
+    of each notebook (fast mode, to the last cell) is therefore also a run of the solved lab."""
+    for name in LABS:
+        notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        lab, todos = labtool.make_lab(notebook, name)
+        filled = [c.source for c in code_cells(labtool.fill_lab(lab, todos))]
+        assert filled == [without_markers(c.source) for c in code_cells(notebook)], name
+
+
+def without_markers(source):
+    """The notebook's code as the learner's solved lab has it: no solution marker lines or comments."""
+    lines = []
+    for line in source.split("\n"):
+        if labtool.BEGIN.match(line) or labtool.END.match(line):
+            continue
+        one_line = labtool.LINE.match(line)
+        lines.append(one_line["code"] if one_line else line)
+    return "\n".join(lines)
+
+
 @pytest.mark.parametrize("name", LABS)
-def test_lab_with_solutions_filled_in_runs_to_the_end(name):
+def test_lab_with_solutions_filled_in_passes_every_check(name):
+    """The solved lab, executed up to its last check (the rest is the notebook's code, run by
+    nbval): every check prints its one [ok] line."""
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     lab, todos = labtool.make_lab(notebook, name)
     assert len(todos) >= 4
-    solved = execute(labtool.fill_lab(lab, todos))
+    solved = labtool.fill_lab(lab, todos)
+    last_check = max(i for i, c in enumerate(solved.cells) if c.cell_type == "code" and c.source.lstrip().startswith("checks."))
+    solved.cells = solved.cells[: last_check + 1]
+    solved = execute(solved)
     outputs = "".join(o.get("text", "") for c in code_cells(solved) for o in c.outputs if o.output_type == "stream")
     n_checks = sum(c.source.lstrip().startswith("checks.") for c in code_cells(solved))
     assert n_checks >= 4 and outputs.count("[ok]") == n_checks
