@@ -14,6 +14,13 @@ Run with ``python tests/bench_music.py --preset original`` (its 3,000 steps woul
 28 minutes on a 2-core CPU, at the 566 ms a step measured here), or with ``--seconds 585``
 to give it at least the notebook's training time (``make bench-music``); prints one JSON
 object. Not collected by pytest: timings are measured, not asserted.
+
+The switches ``--seq-length``, ``--batch-size``, ``--units``, ``--dropout`` and
+``--tune-start-share`` (the share of each batch's windows that start where a tune starts,
+instead of anywhere) change the notebook preset to try what might raise the valid-tune
+rate, e.g. ``python tests/bench_music.py --preset notebook --seconds 720 --tunes 960
+--tune-start-share 0.5``; ``failures`` in the output counts the invalid tunes by
+:data:`utils.abc.FAILURE_KINDS`.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ PRESETS = {
     "original": dict(embedding_dim=256, rnn_units=1024, dropout=0.0, seq_length=100, batch_size=8,
                      learning_rate=5e-3, optimizer="adam", num_steps=3000, eval_every=500, early_stopping=False),
     "notebook": dict(embedding_dim=64, rnn_units=256, dropout=0.5, seq_length=100, batch_size=64,
-                     learning_rate=3e-3, optimizer="adamw", weight_decay=0.1, num_steps=2400, eval_every=100, early_stopping=True),
+                     learning_rate=3e-3, optimizer="adamw", weight_decay=0.1, num_steps=3000, eval_every=100, early_stopping=True),
 }
 
 
@@ -45,10 +52,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="also stop after this many seconds of training "
                         "(to compare configurations at equal training time)")
     parser.add_argument("--tunes", type=int, default=48, help="tunes to generate at temperature 1.0")
+    parser.add_argument("--seq-length", type=int, help="override the preset's window length")
+    parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--units", type=int, help="override the preset's LSTM units")
+    parser.add_argument("--dropout", type=float, help="override the preset's dropout")
+    parser.add_argument("--tune-start-share", type=float, default=0.0,
+                        help="share of each batch's windows that start at a tune's start (0: all anywhere)")
+    parser.add_argument("--repeat-rare", type=int, default=1,
+                        help="put each training tune of a rare meter (under 10 %% of the corpus: 2/4, 9/8, 3/4...) "
+                        "this many times into the training text")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cfg = dict(PRESETS[args.preset])
-    if args.steps:
-        cfg["num_steps"] = args.steps
+    for key, value in (("num_steps", args.steps), ("seq_length", args.seq_length), ("batch_size", args.batch_size),
+                       ("rnn_units", args.units), ("dropout", args.dropout)):
+        if value is not None:
+            cfg[key] = value
+    cfg["tune_start_share"] = args.tune_start_share
+    cfg["repeat_rare"] = args.repeat_rare
 
     import keras
     import numpy as np
@@ -59,9 +80,17 @@ def main() -> None:
     songs = data.load_abc_songs()
     split = text.split_tunes(songs)
     vocab = text.Vocabulary.from_text(text.join_tunes(songs))
-    train_ids, val_ids, test_ids = (vocab.encode(text.join_tunes(t)) for t in (split.train, split.validation, split.test))
+    meters = {song: abc.parse(song).header["M"] if abc.check_tune(song).valid else "" for song in songs}
+    meter_share = {m: list(meters.values()).count(m) / len(songs) for m in set(meters.values())}
+    train_tunes = list(split.train)
+    if args.repeat_rare > 1:
+        rare = [t for t in split.train if meters[t] and meter_share[meters[t]] < 0.1]
+        train_tunes += rare * (args.repeat_rare - 1)
+        np.random.default_rng(args.seed).shuffle(train_tunes)
+    train_ids = vocab.encode(text.join_tunes(train_tunes))
+    val_ids, test_ids = (vocab.encode(text.join_tunes(t)) for t in (split.validation, split.test))
 
-    seeding.set_seed(0)
+    seeding.set_seed(args.seed)
     model = models.char_lstm(len(vocab), cfg["embedding_dim"], cfg["rnn_units"], cfg["dropout"])
     if cfg["optimizer"] == "adam":
         optimizer = keras.optimizers.Adam(cfg["learning_rate"])
@@ -78,18 +107,29 @@ def main() -> None:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
+    tune_starts = text.tune_starts(train_ids, vocab)
+    tune_starts = tune_starts[tune_starts + cfg["seq_length"] + 1 < len(train_ids)]
+    n_aligned = int(round(cfg["tune_start_share"] * cfg["batch_size"]))
+
+    def batch() -> tuple[np.ndarray, np.ndarray]:
+        x, y = text.random_batch(train_ids, cfg["seq_length"], cfg["batch_size"], rng)
+        if n_aligned:
+            idx = rng.choice(tune_starts, n_aligned)[:, None] + np.arange(cfg["seq_length"])[None, :]
+            x[:n_aligned], y[:n_aligned] = train_ids[idx], train_ids[idx + 1]
+        return x, y
+
     clock = training.Stopwatch()
     best, best_weights, since_best, curve, steps_done = math.inf, None, 0, [], 0
     stopped_by_time = False
     for number in range(1, cfg["num_steps"] + 1):
-        x, y = text.random_batch(train_ids, cfg["seq_length"], cfg["batch_size"], rng)
+        x, y = batch()
         with clock:
             step(x, y)
         steps_done = number
         stopped_by_time = bool(args.seconds and clock.seconds >= args.seconds)
         if number % cfg["eval_every"] == 0 or number == cfg["num_steps"] or stopped_by_time:
-            val = text.bits_per_char(model, val_ids, cfg["seq_length"])
+            val = text.bits_per_char(model, val_ids, 100)  # the same context for every window length
             curve.append({"step": number, "train_seconds": round(clock.seconds, 1), "val_bits_per_char": round(val, 4)})
             print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
             if val < best:
@@ -102,19 +142,26 @@ def main() -> None:
     if best_weights is not None:
         model.set_weights(best_weights)
 
-    test_bits = text.bits_per_char(model, test_ids, cfg["seq_length"])
-    seeding.set_seed(0)
+    test_bits = text.bits_per_char(model, test_ids, 100)
+    seeding.set_seed(args.seed)
     # primed like the notebook: a blank line, then X: (how every tune starts in the training text)
     generated = [t.lstrip("\n") for t in text.generate(model, vocab, "\n\nX:", args.tunes, 1000,
                                                          text.reference_sample, temperature=1.0)]
-    valid = float(np.mean([abc.check_tune(t).valid for t in generated]))
+    verdicts = [abc.check_tune(t) for t in generated]
+    valid = float(np.mean([v.valid for v in verdicts]))
+    failures = {kind: sum(v.kind == kind for v in verdicts) for kind in abc.FAILURE_KINDS}
+    by_meter: dict[str, list[bool]] = {}
+    for tune, verdict in zip(generated, verdicts):
+        meter = next((line[2:].strip() for line in tune.splitlines() if line.startswith("M:")), "none")
+        by_meter.setdefault(meter, []).append(verdict.valid)
+    valid_by_meter = {m: f"{sum(v)}/{len(v)}" for m, v in sorted(by_meter.items(), key=lambda item: -len(item[1]))[:8]}
     print(json.dumps({
         "benchmark": "character LSTM on irish.abc", "preset": args.preset, "config": cfg,
         "steps_trained": steps_done, "stopped_by_time_budget": stopped_by_time, "train_seconds": round(clock.seconds, 1),
         "ms_per_step": round(1000 * clock.seconds / steps_done, 1),
-        "parameters": model.count_params(),
+        "parameters": model.count_params(), "train_characters": len(train_ids),
         "test_bits_per_char": round(test_bits, 4), "best_val_bits_per_char": round(best, 4),
-        "valid_tune_rate_T1": round(valid, 3), "tunes_generated": args.tunes,
+        "valid_tune_rate_T1": round(valid, 3), "tunes_generated": args.tunes, "failures": failures, "valid_by_meter": valid_by_meter,
         "val_curve": curve,
         "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
         "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"),

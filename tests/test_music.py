@@ -145,3 +145,40 @@ def test_play_gives_inline_audio_and_refuses_garbage():
     assert len(audio.data) < 2.1 * 16_000 * 2 + 100  # 16-bit mono, cut to 2 s
     with pytest.raises(abc.AbcError, match="X: line"):
         music.play("not a tune")
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("X:1\nT:t\nK:G\nGABc dedB|" * 6, "header"),  # no meter
+        ("X:1\nT:t\nM:4/4\nK:H\nGABc dedB|", "header"),  # a key that does not exist
+        ("T:t\nM:4/4\nK:G\nGABc dedB|", "header"),  # no X: line
+        ("X:1\nT:t\nM:4/4\nwhat is this\nK:G\nGABc dedB|", "header"),
+        ("X:1\nT:t\nM:4/4\nL:1/8\nK:G\n" + "GABc dedB|" * 3 + "GAqc dedB|", "body"),  # a stray character
+        ("X:1\nT:t\nM:4/4\nL:1/8\nK:G\n" + "GABc dedB|" * 3 + "M:5/0\nGABc dedB|", "body"),  # a broken field in the body
+        ("X:1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc|", "short"),
+        ("X:1\nT:t\nM:4/4\nL:1/8\nK:G\n" + "GAB cBA|" * 8, "meter"),  # jig bars under a reel's meter
+        ("X:1\nT:t\nM:4/4\nL:1/8\nK:G\n" + "GABc dedB|" * 8, ""),
+    ],
+)
+def test_failure_kinds_say_where_a_tune_is_broken(text, kind):
+    verdict = abc.check_tune(text)
+    assert verdict.kind == kind, verdict.reason
+    assert verdict.valid == (kind == "")
+    assert kind == "" or kind in abc.FAILURE_KINDS
+
+
+def test_every_invalid_verdict_has_a_kind():
+    rng = np.random.default_rng(3)
+    alphabet = "".join(sorted(set("".join(SONGS))))
+    for how in abc.FAKE_KINDS:
+        for tune in SONGS[:40]:
+            verdict = abc.check_tune(abc.corrupt(tune, how, rng, alphabet))
+            assert verdict.valid or verdict.kind in abc.FAILURE_KINDS, (how, verdict.reason)
+
+
+def test_usual_bar_counts_unit_notes():
+    jig = abc.parse("X:1\nM:6/8\nL:1/8\nK:D\n" + "dAF DFA|" * 5 + "d3 d2|")
+    assert abc.usual_bar(jig) == 6 and abc.usual_bar(jig) * jig.unit == jig.meter
+    reel_in_sixteenths = abc.parse("X:1\nM:C\nL:1/16\nK:D\n" + "d2A2F2A2 d2A2F2A2|" * 4)
+    assert abc.usual_bar(reel_in_sixteenths) == 16

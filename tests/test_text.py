@@ -156,3 +156,15 @@ def test_generate_with_a_window_drops_finished_streams():
     out = text.generate(model, vocab, start="X", num_streams=3, max_length=6, sample=first_row_stops, context=4)
     assert out == ["Xa", "Xaaaaaa", "Xaaaaaa"]
     assert batch_sizes == [3, 3, 3, 2, 2, 2]
+
+
+def test_tune_starts_find_every_tune_of_the_corpus():
+    songs = data.load_abc_songs()
+    joined = text.join_tunes(songs)
+    vocab = text.Vocabulary.from_text(joined)
+    starts = text.tune_starts(vocab.encode(joined), vocab)
+    assert len(starts) == len(songs)
+    # from each start, the text reads (a blank line, then) exactly the next tune
+    for number in (0, 1, 400, len(songs) - 1):
+        window = joined[starts[number]:starts[number] + 60]
+        assert window.lstrip("\n").startswith(songs[number].strip()[:40])

@@ -78,7 +78,10 @@ _TUPLET_Q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}
 
 
 class AbcError(ValueError):
-    """Text that is not a tune this reader can play; the message says why."""
+    """Text that is not a tune this reader can play; the message says why, and ``part``
+    where: ``"header"`` (up to and including the ``K:`` line) or ``"body"``."""
+
+    part = "body"
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,16 @@ def parse(text: str) -> Tune:
         raise AbcError(f"a tune is text, got {type(text).__name__}")
     if len(text) > MAX_TUNE_CHARS:
         raise AbcError(f"{len(text)} characters is far too long for a tune")
-    header, body = _split_header(text.strip())
-    if "M" not in header:
-        raise AbcError("no meter (M:) in the header")
-    meter = parse_meter(header["M"])
-    unit = parse_unit(header["L"]) if "L" in header else (Fraction(1, 8) if meter >= Fraction(3, 4) else Fraction(1, 16))
-    keysig = key_signature(header["K"])
+    try:
+        header, body = _split_header(text.strip())
+        if "M" not in header:
+            raise AbcError("no meter (M:) in the header")
+        meter = parse_meter(header["M"])
+        unit = parse_unit(header["L"]) if "L" in header else (Fraction(1, 8) if meter >= Fraction(3, 4) else Fraction(1, 16))
+        keysig = key_signature(header["K"])
+    except AbcError as err:
+        err.part = "header"
+        raise
     tempo = 140.0
     if "Q" in header:
         q = re.fullmatch(r"\s*(?:(\d+)/(\d+)=)?(\d{2,3})\s*", header["Q"])
@@ -360,9 +367,33 @@ class TuneCheck:
     valid: bool
     reason: str = ""
     tune: Tune | None = None
+    #: ``""`` for a valid tune, else one of :data:`FAILURE_KINDS`.
+    kind: str = ""
 
     def __bool__(self) -> bool:
         return self.valid
+
+
+#: What can be wrong with a text that is not a playable tune (:attr:`TuneCheck.kind`).
+FAILURE_KINDS = {
+    "header": "a broken header (no X:, meter or key; a line that is not a field)",
+    "body": "a body the reader cannot read (a stray character, an unclosed chord)",
+    "short": "too few notes or bars",
+    "meter": "bars that do not fit the meter in the header",
+}
+
+
+def usual_bar(tune: Tune) -> Fraction:
+    """The most common bar length of ``tune`` in units of its ``L:`` note length (so an
+    8 for a bar of eight eighth notes); 0 for a tune without bars.
+
+    >>> usual_bar(parse("X:1\\nM:C\\nL:1/8\\nK:G\\nGAB cBA|GAB cBA|GABc dedB|"))
+    Fraction(6, 1)
+    """
+    if not tune.bar_lengths:
+        return Fraction(0)
+    lengths = [length for length in tune.bar_lengths if length > 0] or tune.bar_lengths
+    return max(set(lengths), key=lengths.count) / tune.unit
 
 
 def full_bar_share(tune: Tune) -> float:
@@ -383,23 +414,27 @@ def check_tune(text: object) -> TuneCheck:
     reader reads to the end; at least :data:`MIN_NOTES` notes in :data:`MIN_BARS` bars; and
     at least :data:`MIN_FULL_BAR_SHARE` of the inner bars exactly one bar long (shuffled
     or random bodies fail here even when every character is legal ABC). Never raises.
+    An invalid verdict's ``kind`` says which of :data:`FAILURE_KINDS` it is.
 
     >>> check_tune("X:1\\nT:Reel\\nM:4/4\\nL:1/8\\nK:G\\n" + "GABc dedB|" * 6).valid
     True
     >>> check_tune("X:1\\nT:Reel\\nM:4/4\\nL:1/8\\nK:G\\n" + "GABc ded|" * 6).reason
     'only 0% of the inner bars are one full bar of 4/4 (a playable tune has at least 60%)'
+    >>> check_tune("X:1\\nT:Reel\\nM:4/4\\nL:1/8\\nK:G\\n" + "GABc ded|" * 6).kind
+    'meter'
     """
     try:
         tune = parse(text)  # type: ignore[arg-type]
     except AbcError as err:
-        return TuneCheck(False, str(err))
+        return TuneCheck(False, str(err), kind=err.part)
     except (ValueError, ZeroDivisionError, OverflowError, IndexError, KeyError) as err:  # pragma: no cover
-        return TuneCheck(False, f"unreadable ({type(err).__name__})")
+        return TuneCheck(False, f"unreadable ({type(err).__name__})", kind="body")
     sounding = [n for n in tune.notes if n.duration > 0]
     if len(sounding) < MIN_NOTES:
-        return TuneCheck(False, f"only {len(sounding)} notes (a playable tune has at least {MIN_NOTES})", tune)
+        return TuneCheck(False, f"only {len(sounding)} notes (a playable tune has at least {MIN_NOTES})", tune, "short")
     if len(tune.bar_lengths) < MIN_BARS:
-        return TuneCheck(False, f"only {len(tune.bar_lengths)} bars (a playable tune has at least {MIN_BARS})", tune)
+        return TuneCheck(False, f"only {len(tune.bar_lengths)} bars (a playable tune has at least {MIN_BARS})", tune,
+                         "short")
     share = full_bar_share(tune)
     if share < MIN_FULL_BAR_SHARE:
         meter = tune.header.get("M", "").strip()
@@ -408,6 +443,7 @@ def check_tune(text: object) -> TuneCheck:
             f"only {share:.0%} of the inner bars are one full bar of {meter} "
             f"(a playable tune has at least {MIN_FULL_BAR_SHARE:.0%})",
             tune,
+            "meter",
         )
     return TuneCheck(True, "", tune)
 

@@ -111,6 +111,26 @@ def random_batch(
     return encoded[idx], encoded[idx + 1]
 
 
+def tune_starts(encoded: np.ndarray, vocab: "Vocabulary") -> np.ndarray:
+    """Where a window reads a tune of an encoded :func:`join_tunes` text from its very
+    beginning, as generation does (primed with a blank line and ``X:``): the blank-line
+    separator before every ``X:``, and 0 for the first tune.
+
+    >>> joined = join_tunes(["X:1\\nK:G\\nabc", "X:2\\nK:D\\ndef"])
+    >>> vocab = Vocabulary.from_text(joined)
+    >>> starts = tune_starts(vocab.encode(joined), vocab)
+    >>> starts.tolist(), repr(joined[starts[1]:starts[1] + 5])
+    ([0, 11], "'\\\\n\\\\nX:2'")
+    """
+    encoded = np.asarray(encoded)
+    marker = vocab.encode(TUNE_SEPARATOR + "X:")
+    if len(encoded) < len(marker):
+        return np.zeros(1, dtype=np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(encoded, len(marker))
+    separators = np.flatnonzero((windows == marker).all(axis=1))
+    return np.concatenate([[0], separators]).astype(np.int64)
+
+
 def scoring_windows(encoded: np.ndarray, seq_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut ``encoded`` into overlapping windows so that every character after the first is
     predicted exactly once, with at least ``seq_length // 2`` characters of context
