@@ -173,7 +173,7 @@ def score(folder: Path) -> None:
     from utils import data, scoring
 
     (_, _), (x_test, _) = data.load_mnist(normalize=True)
-    scorer = scoring.Scorer(reference=x_test[:5_000, ..., None])
+    scorer = scoring.Scorer(reference=scoring.split_test_set(x_test[..., None])[0])
     files = sorted(folder.glob("*.npz"))
     if not files:
         raise SystemExit(f"no .npz samples in {folder}: run the train step first")

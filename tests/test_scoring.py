@@ -89,3 +89,16 @@ def test_corrupt_weights_are_refused(tmp_path):
     (tmp_path / scoring.WEIGHTS).write_bytes(bytes(raw))
     with pytest.raises(scoring.ClassifierError, match="is corrupt"):
         scoring.load_classifier(data_dir=tmp_path)
+
+
+def test_random_halves_of_the_test_set_give_the_floor(scorer, test_set):
+    """The first and last 5,000 test digits come from different writers; a random split
+    does not, so its Fréchet distance (the floor) is several times smaller."""
+    x_test, _ = test_set
+    reference, other = scoring.split_test_set(x_test, size=3000, seed=0)
+    assert len({*map(bytes, reference[:50])} & {*map(bytes, other)}) == 0  # disjoint
+    random_floor = scoring.Scorer(reference, classifier=scorer.classifier)(other).frechet
+    first_vs_last = scoring.Scorer(x_test[:3000], classifier=scorer.classifier)(x_test[-3000:]).frechet
+    assert random_floor < first_vs_last / 3, (random_floor, first_vs_last)
+    with pytest.raises(ValueError, match="disjoint"):
+        scoring.split_test_set(x_test[:100], size=60)
