@@ -15,9 +15,10 @@ Run with ``python tests/bench_music.py --preset original`` (its 3,000 steps woul
 to give it at least the notebook's training time (``make bench-music``); prints one JSON
 object. Not collected by pytest: timings are measured, not asserted.
 
-The switches ``--seq-length``, ``--batch-size``, ``--units``, ``--dropout`` and
+The switches ``--seq-length``, ``--batch-size``, ``--units``, ``--dropout``,
 ``--tune-start-share`` (the share of each batch's windows that start where a tune starts,
-instead of anywhere) change the notebook preset to try what might raise the valid-tune
+instead of anywhere), ``--repeat-rare N`` (each training tune of a meter under 10 % of the
+corpus put N times into the training text) and ``--seed`` change the notebook preset to try what might raise the valid-tune
 rate, e.g. ``python tests/bench_music.py --preset notebook --seconds 720 --tunes 960
 --tune-start-share 0.5``; ``failures`` in the output counts the invalid tunes by
 :data:`utils.abc.FAILURE_KINDS`.
@@ -80,11 +81,11 @@ def main() -> None:
     songs = data.load_abc_songs()
     split = text.split_tunes(songs)
     vocab = text.Vocabulary.from_text(text.join_tunes(songs))
-    meters = {song: abc.parse(song).header["M"] if abc.check_tune(song).valid else "" for song in songs}
-    meter_share = {m: list(meters.values()).count(m) / len(songs) for m in set(meters.values())}
     train_tunes = list(split.train)
     if args.repeat_rare > 1:
-        rare = [t for t in split.train if meters[t] and meter_share[meters[t]] < 0.1]
+        meters = {song: verdict.tune.header["M"] for song in songs if (verdict := abc.check_tune(song)).valid}
+        meter_share = {m: list(meters.values()).count(m) / len(songs) for m in set(meters.values())}
+        rare = [t for t in split.train if t in meters and meter_share[meters[t]] < 0.1]
         train_tunes += rare * (args.repeat_rare - 1)
         np.random.default_rng(args.seed).shuffle(train_tunes)
     train_ids = vocab.encode(text.join_tunes(train_tunes))
