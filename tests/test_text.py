@@ -78,6 +78,22 @@ def test_bits_per_char_matches_a_direct_computation():
     assert text.bits_per_char(model, encoded, seq_length=20) == pytest.approx(direct, rel=0.05)
 
 
+def test_bits_per_char_at_a_temperature_scores_the_tempered_distribution():
+    model = _tiny_lm()
+    encoded = np.random.default_rng(1).integers(0, 5, 60).astype("int32")
+    logits = model(encoded[None, :-1], training=False)[0]
+    for temperature in (0.5, 2.0):
+        nats = tf.nn.sparse_softmax_cross_entropy_with_logits(encoded[1:], logits / temperature)
+        direct = float(tf.reduce_mean(nats)) / math.log(2)
+        got = text.bits_per_char(model, encoded, seq_length=64, temperature=temperature)
+        assert got == pytest.approx(direct, rel=1e-5)
+    assert text.bits_per_char(model, encoded, 64, temperature=1.0) == text.bits_per_char(model, encoded, 64)
+    # a very high temperature flattens any model to the uniform distribution: log2(5) bits
+    assert text.bits_per_char(model, encoded, 64, temperature=1e6) == pytest.approx(math.log2(5), rel=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        text.bits_per_char(model, encoded, 64, temperature=0.0)
+
+
 def test_generate_carries_the_state_like_a_full_forward_pass():
     vocab = text.Vocabulary(list("ab\nXc"))
     model = _tiny_lm(len(vocab))
