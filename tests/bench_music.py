@@ -138,12 +138,15 @@ def main() -> None:
     tune_starts = tune_starts[tune_starts + cfg["seq_length"] + 1 < len(train_ids)]
     n_aligned = int(round(cfg["tune_start_share"] * cfg["batch_size"]))
 
+    positions = np.arange(len(train_ids))
+
     def batch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        starts = rng.integers(0, len(train_ids) - cfg["seq_length"], size=cfg["batch_size"])
+        # random_batch over the positions gives the windows' indices: characters and weights from them
+        x_at, y_at = text.random_batch(positions, cfg["seq_length"], cfg["batch_size"], rng)
         if n_aligned:
-            starts[:n_aligned] = rng.choice(tune_starts, n_aligned)
-        idx = starts[:, None] + np.arange(cfg["seq_length"])[None, :]
-        return train_ids[idx], train_ids[idx + 1], char_weights[idx + 1]
+            x_at[:n_aligned] = rng.choice(tune_starts, n_aligned)[:, None] + np.arange(cfg["seq_length"])[None, :]
+            y_at[:n_aligned] = x_at[:n_aligned] + 1
+        return train_ids[x_at], train_ids[y_at], char_weights[y_at]
 
     clock = training.Stopwatch()
     best, best_weights, since_best, curve, steps_done = math.inf, None, 0, [], 0
