@@ -22,7 +22,8 @@ corpus put N times into the training text; ``--repeat-rare 3`` scored 80 %, belo
 notebook's 86 %), ``--rare-bodies N`` (the same extra copies, but the loss skips their
 header characters, so they teach the rare bars without making rare meters likelier:
 ``--rare-bodies 3`` scored 84 %), ``--recurrent-dropout`` (dropout on the LSTM's state
-between steps; 0.25 scored 84 %) and ``--seed`` change the notebook preset to try what
+between steps; 0.25 scored 84 %), ``--transpose 5 -5`` (every training tune also moved a
+fourth up and down with :func:`utils.abc.transpose`: 83 %) and ``--seed`` change the notebook preset to try what
 might raise the valid-tune rate, e.g. ``python tests/bench_music.py --preset notebook --seconds 720
 --tunes 960 --tune-start-share 0.5``; ``failures`` in the output counts the invalid tunes by
 :data:`utils.abc.FAILURE_KINDS`.
@@ -71,6 +72,9 @@ def main() -> None:
                         "header characters, so the model learns the rare bars without choosing rare meters more often")
     parser.add_argument("--recurrent-dropout", type=float, default=0.0,
                         help="dropout on the LSTM's recurrent state (one mask per sequence, as in variational dropout)")
+    parser.add_argument("--transpose", type=int, nargs="*", default=[],
+                        help="also train on every training tune moved by each of these semitones (e.g. 5 -5: "
+                        "a fourth up and down), the held-out tunes unchanged")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cfg = dict(PRESETS[args.preset])
@@ -82,6 +86,7 @@ def main() -> None:
     cfg["repeat_rare"] = args.repeat_rare
     cfg["rare_bodies"] = args.rare_bodies
     cfg["recurrent_dropout"] = args.recurrent_dropout
+    cfg["transpose"] = args.transpose
 
     import keras
     import numpy as np
@@ -100,6 +105,14 @@ def main() -> None:
         rare = [t for t in split.train if t in meters and meter_share[meters[t]] < 0.1]
         train_tunes += rare * (args.repeat_rare - 1)
         extra = rare * (args.rare_bodies - 1)
+    for semitones in args.transpose:
+        for tune in split.train:
+            try:
+                moved = abc.transpose(tune, semitones)
+            except abc.AbcError:
+                continue  # a tune the reader cannot read, or a key beyond 7 accidentals
+            if set(moved) <= set(vocab.chars):
+                train_tunes.append(moved)
     pieces = [(t, False) for t in train_tunes] + [(t, True) for t in extra]
     if len(pieces) > len(split.train):
         np.random.default_rng(args.seed).shuffle(pieces)

@@ -104,8 +104,61 @@ def test_key_signatures():
     assert abc.key_signature("E Minor") == {"F": 1}
     assert abc.key_signature("D Mixolydian") == {"F": 1}
     assert abc.key_signature("Bb") == {"B": -1, "E": -1}
+    assert abc.key_signature("G# Minor") == {letter: 1 for letter in "FCGDA"}
+    with pytest.raises(abc.AbcError, match="8 accidentals"):
+        abc.key_signature("G# Major")
     with pytest.raises(abc.AbcError, match="mode"):
         abc.key_signature("D Funky")
+
+
+@pytest.mark.parametrize("semitones", [5, -5, 7, -7, 2, -3, 12])
+def test_transposed_corpus_sounds_the_same_tunes_in_another_key(semitones):
+    """Every note moves by exactly the interval; rhythm, bars and validity do not change."""
+    moved = 0
+    for song in SONGS:
+        before = abc.check_tune(song)
+        try:
+            text = abc.transpose(song, semitones)
+        except abc.AbcError:
+            assert not before.valid or semitones not in (5, -5, 7, -7, 12), song[:60]
+            continue
+        after = abc.check_tune(text)
+        assert after.valid == before.valid, (after.reason, text[:200])
+        if not before.valid:
+            continue
+        assert [n.pitch + semitones for n in before.tune.notes] == [n.pitch for n in after.tune.notes], text[:200]
+        assert [(n.start, n.duration) for n in before.tune.notes] == [(n.start, n.duration) for n in after.tune.notes]
+        assert after.tune.bar_lengths == before.tune.bar_lengths
+        moved += 1
+    assert moved >= 0.98 * len(SONGS)
+
+
+@pytest.mark.parametrize(
+    "key, semitones, expected",
+    [("D Major", 5, "G Major"), ("G Major", -5, "D Major"), ("A Dorian", 5, "D Dorian"),
+     ("E Minor", 7, "B Minor"), ("F Major", 5, "Bb Major"), ("F# Minor", -5, "C# Minor"), ("Bb", 2, "C")],
+)
+def test_transposed_keys_keep_their_mode(key, semitones, expected):
+    text = abc.transpose(f"X:1\nM:4/4\nL:1/8\nK:{key}\n" + "GABc dedB|" * 4, semitones)
+    assert text.split("\n")[3] == f"K:{expected}"
+
+
+def test_transposition_respells_accidentals_and_octaves():
+    head = "X:1\nM:4/4\nL:1/8\nK:D Major\n"
+    # ^f is F# (already in D): a fourth up it is B, natural in G, so it must be written =b
+    assert abc.transpose(head + "^f ^g =c _B, a'|", 5).split("\n")[-1] == "=b ^c' =f _E d''|"
+    # inline keys, annotations, chords and grace notes move too; text and bar lines do not
+    text = abc.transpose(head + '"Verse" {g}[DF]A [K:A Major] c|]', -5)
+    assert text.split("\n")[-1] == '"Verse" {d}[A,C]E [K:E Major] G|]'
+
+
+def test_transposition_refuses_what_it_cannot_spell():
+    with pytest.raises(abc.AbcError, match="accidentals"):
+        abc.transpose("X:1\nM:4/4\nK:C# Major\nCDEF|", 7)  # G# major: 8 sharps
+    with pytest.raises(abc.AbcError, match="unexpected"):
+        abc.transpose("X:1\nM:4/4\nK:G\nabq|", 5)
+    with pytest.raises(abc.AbcError, match="K:"):
+        abc.transpose("X:1\nM:4/4\nabc|", 5)
 
 
 def test_real_tune_to_wav_is_non_silent_and_lasts_as_written(tmp_path):

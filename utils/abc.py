@@ -42,8 +42,9 @@ MIN_FULL_BAR_SHARE = 0.6
 _LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHARP_ORDER, _FLAT_ORDER = "FCGDAEB", "BEADGCF"
 # Sharps (+) or flats (-) of each major key, and how each mode shifts them.
-_MAJOR_SHARPS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 7,
-                 "F": -1, "Bb": -2, "Eb": -3, "Ab": -4, "Db": -5, "Gb": -6, "Cb": -7}
+# G#, D#, A# and Fb major need more than 7, but their minor and other modes do not (G# minor: 5 sharps).
+_MAJOR_SHARPS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 7, "G#": 8, "D#": 9, "A#": 10,
+                 "F": -1, "Bb": -2, "Eb": -3, "Ab": -4, "Db": -5, "Gb": -6, "Cb": -7, "Fb": -8}
 _MODES = {"maj": 0, "ion": 0, "": 0, "mix": -1, "dor": -2, "min": -3, "m": -3, "aeo": -3,
           "phr": -4, "loc": -5, "lyd": 1}
 _KEY_RE = re.compile(r"^\s*(?P<tonic>[A-G][#b]?)\s*(?P<mode>[A-Za-z]*)\s*$")
@@ -512,3 +513,100 @@ def acceptance_rates(tunes: list[str], seed: int = 0) -> dict[str, float]:
     for how in FAKE_KINDS:
         rates[how] = float(np.mean([check_tune(corrupt(t, how, rng, alphabet)).valid for t in tunes]))
     return rates
+
+
+# Letter steps of each interval in semitones (a fourth is 5 semitones and 3 letters up).
+_STEPS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3, 7: 4, 8: 5, 9: 5, 10: 6, 11: 6}
+_ACCIDENTAL = {-2: "__", -1: "_", 0: "=", 1: "^", 2: "^^"}
+_ACC_SHIFT = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}
+_SCALE = "CDEFGAB"
+
+
+def _letter_steps(semitones: int) -> int:
+    octaves, rest = divmod(semitones, 12)
+    return 7 * octaves + _STEPS[rest]
+
+
+def _transpose_key(value: str, semitones: int) -> str:
+    """A ``K:`` value with its tonic moved by ``semitones``, spelled a letter step away.
+
+    >>> _transpose_key("D Major", 5), _transpose_key(" A Dorian", -5), _transpose_key("F", 5)
+    ('G Major', ' E Dorian', 'Bb')
+    """
+    match = re.match(r"^(\s*)([A-G])([#b]?)(.*)$", value, re.S)
+    if not match:
+        raise AbcError(f"key K:{value} has no tonic to transpose")
+    pad, letter, acc, rest = match.groups()
+    index = _SCALE.index(letter) + _letter_steps(semitones)
+    new_letter = _SCALE[index % 7]
+    pitch = (_LETTER[letter] + {"#": 1, "b": -1, "": 0}[acc] + semitones) % 12
+    shift = (pitch - _LETTER[new_letter] + 6) % 12 - 6
+    if shift not in (-1, 0, 1):
+        raise AbcError(f"K:{value} moved by {semitones} semitones needs a double accidental")
+    new = pad + new_letter + {1: "#", -1: "b", 0: ""}[shift] + rest
+    key_signature(new)  # raises for a key of more than 7 accidentals
+    return new
+
+
+def _transpose_note(acc: str | None, letter: str, octave: str, semitones: int) -> str:
+    number = (5 if letter.isupper() else 6) + octave.count("'") - octave.count(",")
+    index = 7 * number + _SCALE.index(letter.upper()) + _letter_steps(semitones)
+    new_number, new_letter = divmod(index, 7)
+    letter_out = _SCALE[new_letter] if new_number <= 5 else _SCALE[new_letter].lower()
+    marks = "," * (5 - new_number) if new_number < 5 else "'" * (new_number - 6)
+    if not acc:  # the key signature (or the bar's accidental, itself transposed) applies
+        return letter_out + marks
+    pitch = 12 * number + _LETTER[letter.upper()] + _ACC_SHIFT[acc] + semitones
+    shift = pitch - 12 * new_number - _LETTER[_SCALE[new_letter]]
+    if shift not in _ACCIDENTAL:
+        raise AbcError(f"note {acc}{letter}{octave} moved by {semitones} semitones needs a triple accidental")
+    return _ACCIDENTAL[shift] + letter_out + marks
+
+
+_NOTE_IN = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([,']*)")
+
+
+def _transpose_line(line: str, semitones: int, number: int) -> str:
+    out, pos = [], 0
+    while pos < len(line):
+        match = _TOKEN.match(line, pos)
+        if not match or match.end() == pos:
+            raise AbcError(f"line {number}, column {pos + 1}: unexpected {line[pos]!r}")
+        token, kind = match.group(), match.lastgroup
+        if kind in ("note", "chord", "grace"):
+            token = _NOTE_IN.sub(lambda m: _transpose_note(m[1], m[2], m[3], semitones), token)
+        elif kind == "field" and token.startswith("[K:"):
+            token = "[K:" + _transpose_key(token[3:-1], semitones) + "]"
+        out.append(token)
+        pos = match.end()
+    return "".join(out)
+
+
+def transpose(text: str, semitones: int) -> str:
+    """The tune ``text`` moved up (or down, if negative) by ``semitones``: every note and
+    every key, with the same mode, rhythm, bar lines and ornaments.
+
+    Notes move by the interval's letter steps (a fourth: 5 semitones, 3 letters), so a
+    tune in D major moved up a fourth is written in G major with the same accidentals
+    relative to its key. Used to augment a small corpus: the same tunes in other keys.
+    Raises :class:`AbcError` for text this reader cannot read, or a key or note that
+    would need more accidentals than ABC has.
+
+    >>> transpose("X:1\\nM:6/8\\nL:1/8\\nK:D Major\\nFAd =cBA|", 5)  # C natural in D: F natural in G
+    'X:1\\nM:6/8\\nL:1/8\\nK:G Major\\nBdg =fed|'
+    """
+    lines = text.split("\n")
+    out, in_body = [], False
+    for number, raw in enumerate(lines, start=1):
+        line, percent, comment = raw.partition("%")
+        if not in_body or _BODY_FIELD.match(line):
+            field_line = _HEADER_FIELD.match(line)
+            if field_line and field_line["key"] == "K":
+                line = "K:" + _transpose_key(field_line["value"], semitones)
+                in_body = True
+            out.append(line + percent + comment)
+            continue
+        out.append(_transpose_line(line, semitones, number) + percent + comment)
+    if not in_body:
+        raise AbcError("no key (K:) line ends the header")
+    return "\n".join(out)
