@@ -26,7 +26,9 @@ added to every ``--r1-every``-th discriminator loss (``--r1-mode joint``) or app
 a separate discriminator step on the penalty alone, weighted by ``--r1-every``
 (``--r1-mode separate``, the lazy regularisation of StyleGAN2, as in the notebook).
 ``--order`` updates the generator through the discriminator just updated (``d-then-g``,
-as notebook 06 does) or takes both gradients from one forward pass (``together``).
+the default, as the PyTorch DCGAN tutorial does, and the order of the notebook's table)
+or takes both gradients from one forward pass (``together``, as notebook 06 does; in
+Keras on a 2-core CPU the two orders scored 8.92 ± 0.04 and 8.94 ± 0.04, one run each).
 """
 
 from __future__ import annotations
