@@ -47,6 +47,9 @@ _MAJOR_SHARPS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F#": 6, "C#": 
                  "F": -1, "Bb": -2, "Eb": -3, "Ab": -4, "Db": -5, "Gb": -6, "Cb": -7, "Fb": -8}
 _MODES = {"maj": 0, "ion": 0, "": 0, "mix": -1, "dor": -2, "min": -3, "m": -3, "aeo": -3,
           "phr": -4, "loc": -5, "lyd": 1}
+_ACC_SHIFT = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}
+#: accidental, letter, octave marks: the pitch part of a note
+_PITCH = r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([,']*)"
 _KEY_RE = re.compile(r"^\s*(?P<tonic>[A-G][#b]?)\s*(?P<mode>[A-Za-z]*)\s*$")
 
 _DUR = r"(?P<num>\d*)(?:(?P<slash>/+)(?P<den>\d*))?"
@@ -233,6 +236,12 @@ def parse(text: str) -> Tune:
     return tune
 
 
+def _octave(letter: str, marks: str) -> int:
+    """The octave number of a note (pitch = 12 * octave + semitone): ``C`` is 5 (MIDI 60,
+    middle C), ``c`` 6; each ``'`` raises it, each ``,`` lowers it."""
+    return (5 if letter.isupper() else 6) + marks.count("'") - marks.count(",")
+
+
 class _Reader:
     """Walks the body's tokens, keeping time, bar accidentals, tuplets and broken rhythm."""
 
@@ -269,11 +278,10 @@ class _Reader:
 
     def _pitch(self, acc: str | None, letter: str, octave: str) -> int:
         base = letter.upper()
-        octave_number = (5 if letter.isupper() else 6) + octave.count("'") - octave.count(",")
+        octave_number = _octave(letter, octave)
         key = (base, octave_number)
         if acc:
-            shift = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}[acc]
-            self.bar_accidentals[key] = shift
+            self.bar_accidentals[key] = _ACC_SHIFT[acc]
         shift = self.bar_accidentals.get(key, self.keysig.get(base, 0))
         pitch = 12 * octave_number + _LETTER[base] + shift
         if not 21 <= pitch <= 108:
@@ -310,7 +318,7 @@ class _Reader:
         elif kind == "rest":
             self._rest(_length(m["rnum"], m["rslash"], m["rden"]))
         elif kind == "chord":
-            inner = re.findall(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([,']*)(\d*(?:/+\d*)?)", m["chord"][1 : m["chord"].index("]")])
+            inner = re.findall(_PITCH + r"(\d*(?:/+\d*)?)", m["chord"][1 : m["chord"].index("]")])
             first = re.fullmatch(_DUR, inner[0][3])
             length = _length(first["num"], first["slash"], first["den"]) if first else Fraction(1)
             length *= _length(m["cnum"], m["cslash"], m["cden"])
@@ -517,8 +525,7 @@ def acceptance_rates(tunes: list[str], seed: int = 0) -> dict[str, float]:
 
 # Letter steps of each interval in semitones (a fourth is 5 semitones and 3 letters up).
 _STEPS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 3, 7: 4, 8: 5, 9: 5, 10: 6, 11: 6}
-_ACCIDENTAL = {-2: "__", -1: "_", 0: "=", 1: "^", 2: "^^"}
-_ACC_SHIFT = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}
+_ACCIDENTAL = {shift: acc for acc, shift in _ACC_SHIFT.items()}
 _SCALE = "CDEFGAB"
 
 
@@ -549,7 +556,7 @@ def _transpose_key(value: str, semitones: int) -> str:
 
 
 def _transpose_note(acc: str | None, letter: str, octave: str, semitones: int) -> str:
-    number = (5 if letter.isupper() else 6) + octave.count("'") - octave.count(",")
+    number = _octave(letter, octave)
     index = 7 * number + _SCALE.index(letter.upper()) + _letter_steps(semitones)
     new_number, new_letter = divmod(index, 7)
     letter_out = _SCALE[new_letter] if new_number <= 5 else _SCALE[new_letter].lower()
@@ -563,7 +570,7 @@ def _transpose_note(acc: str | None, letter: str, octave: str, semitones: int) -
     return _ACCIDENTAL[shift] + letter_out + marks
 
 
-_NOTE_IN = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([,']*)")
+_NOTE_IN = re.compile(_PITCH)
 
 
 def _transpose_line(line: str, semitones: int, number: int) -> str:
