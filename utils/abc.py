@@ -23,6 +23,7 @@ Introduced in ``notebooks/04_music_lstm.ipynb``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -242,6 +243,17 @@ def _octave(letter: str, marks: str) -> int:
     return (5 if letter.isupper() else 6) + marks.count("'") - marks.count(",")
 
 
+def _scan(line: str, number: int) -> Iterator[re.Match[str]]:
+    """The tokens of body line ``number``; :class:`AbcError` at the first character that is none."""
+    pos = 0
+    while pos < len(line):
+        match = _TOKEN.match(line, pos)
+        if not match or match.end() == pos:
+            raise AbcError(f"line {number}, column {pos + 1}: unexpected {line[pos]!r} in {line[max(0, pos - 8):pos + 8]!r}")
+        yield match
+        pos = match.end()
+
+
 class _Reader:
     """Walks the body's tokens, keeping time, bar accidentals, tuplets and broken rhythm."""
 
@@ -268,13 +280,8 @@ class _Reader:
             raise AbcError(f"line {number}: {err}") from None
 
     def line(self, line: str, number: int) -> None:
-        pos = 0
-        while pos < len(line):
-            match = _TOKEN.match(line, pos)
-            if not match or match.end() == pos:
-                raise AbcError(f"line {number}, column {pos + 1}: unexpected {line[pos]!r} in {line[max(0, pos - 8):pos + 8]!r}")
+        for match in _scan(line, number):
             self.token(match, number)
-            pos = match.end()
 
     def _pitch(self, acc: str | None, letter: str, octave: str) -> int:
         base = letter.upper()
@@ -574,18 +581,14 @@ _NOTE_IN = re.compile(_PITCH)
 
 
 def _transpose_line(line: str, semitones: int, number: int) -> str:
-    out, pos = [], 0
-    while pos < len(line):
-        match = _TOKEN.match(line, pos)
-        if not match or match.end() == pos:
-            raise AbcError(f"line {number}, column {pos + 1}: unexpected {line[pos]!r}")
+    out = []
+    for match in _scan(line, number):
         token, kind = match.group(), match.lastgroup
         if kind in ("note", "chord", "grace"):
             token = _NOTE_IN.sub(lambda m: _transpose_note(m[1], m[2], m[3], semitones), token)
         elif kind == "field" and token.startswith("[K:"):
             token = "[K:" + _transpose_key(token[3:-1], semitones) + "]"
         out.append(token)
-        pos = match.end()
     return "".join(out)
 
 
