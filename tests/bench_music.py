@@ -23,10 +23,13 @@ notebook's 86 %), ``--rare-bodies N`` (the same extra copies, but the loss skips
 header characters, so they teach the rare bars without making rare meters likelier:
 ``--rare-bodies 3`` scored 84 %), ``--recurrent-dropout`` (dropout on the LSTM's state
 between steps; 0.25 scored 84 %), ``--transpose 5 -5`` (every training tune also moved a
-fourth up and down with :func:`utils.abc.transpose`: 83 %) and ``--seed`` change the notebook preset to try what
+fourth up and down with :func:`utils.abc.transpose`: 83 %), ``--stateful`` (every batch row reads
+whole tunes in order, the LSTM's state carried from step to step, as char-rnn and AWD-LSTM
+train: 84 %) and ``--seed`` change the notebook preset to try what
 might raise the valid-tune rate, e.g. ``python tests/bench_music.py --preset notebook --seconds 720
 --tunes 960 --tune-start-share 0.5``; ``failures`` in the output counts the invalid tunes by
-:data:`utils.abc.FAILURE_KINDS`.
+:data:`utils.abc.FAILURE_KINDS`; ``test_bits_per_char_state_carried`` scores the test tunes
+from their start with the state carried, as generation reads them.
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ def main() -> None:
     parser.add_argument("--transpose", type=int, nargs="*", default=[],
                         help="also train on every training tune moved by each of these semitones (e.g. 5 -5: "
                         "a fourth up and down), the held-out tunes unchanged")
+    parser.add_argument("--stateful", action="store_true",
+                        help="train on contiguous streams of whole tunes, each step's final LSTM state the next "
+                        "step's first (truncated backpropagation through time), instead of independent random "
+                        "windows that start from a zero state; early stopping then reads the validation tunes "
+                        "as generation does, from their start with the state carried")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cfg = dict(PRESETS[args.preset])
@@ -87,6 +95,9 @@ def main() -> None:
     cfg["rare_bodies"] = args.rare_bodies
     cfg["recurrent_dropout"] = args.recurrent_dropout
     cfg["transpose"] = args.transpose
+    cfg["stateful"] = args.stateful
+    if args.stateful and (args.tune_start_share or args.rare_bodies > 1):
+        parser.error("--stateful reads whole tunes in order: it does not combine with --tune-start-share or --rare-bodies")
 
     import keras
     import numpy as np
@@ -161,17 +172,76 @@ def main() -> None:
             y_at[:n_aligned] = x_at[:n_aligned] + 1
         return train_ids[x_at], train_ids[y_at], char_weights[y_at]
 
+    if args.stateful:
+        # the same layers with the LSTM's state as an input and an output: trained here, copied into `model`
+        from keras import layers
+
+        units = cfg["rnn_units"]
+        ids_in, h_in, c_in = keras.Input((None,), dtype="int32"), keras.Input((units,)), keras.Input((units,))
+        hidden = layers.Dropout(cfg["dropout"] / 2)(layers.Embedding(len(vocab), cfg["embedding_dim"])(ids_in))
+        hidden, h_out, c_out = layers.LSTM(units, return_sequences=True, return_state=True,
+                                           recurrent_dropout=args.recurrent_dropout)(hidden, initial_state=[h_in, c_in])
+        logits_out = layers.Dense(len(vocab))(layers.Dropout(cfg["dropout"])(hidden))
+        stream_model = keras.Model([ids_in, h_in, c_in], [logits_out, h_out, c_out])
+        stream_model.set_weights(model.get_weights())
+
+        @tf.function
+        def stream_step(x, y, h, c):
+            with tf.GradientTape() as tape:
+                logits, h, c = stream_model([x, h, c], training=True)
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            grads = tape.gradient(loss, stream_model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, stream_model.trainable_variables))
+            return loss, h, c
+
+        def stream_epochs():
+            """Batches of (x, y, fresh): every row reads its own list of whole shuffled tunes in order,
+            from a tune's start with a zero state (fresh) to the end of its list."""
+            while True:
+                order = rng.permutation(len(pieces))
+                rows: list[list[str]] = [[] for _ in range(cfg["batch_size"])]
+                lengths = np.zeros(cfg["batch_size"], int)
+                for i in order:  # each tune to the shortest row
+                    r = int(lengths.argmin())
+                    rows[r].append(pieces[i][0])
+                    lengths[r] += len(pieces[i][0]) + len(text.TUNE_SEPARATOR)
+                streams = [vocab.encode(text.TUNE_SEPARATOR + text.join_tunes(r)) for r in rows]
+                n = (min(len(s) for s in streams) - 1) // cfg["seq_length"] * cfg["seq_length"]
+                grid = np.stack([s[: n + 1] for s in streams])
+                for at in range(0, n, cfg["seq_length"]):
+                    yield grid[:, at:at + cfg["seq_length"]], grid[:, at + 1:at + 1 + cfg["seq_length"]], at == 0
+
+        stream_batches = stream_epochs()
+        zero = tf.zeros((cfg["batch_size"], units))
+        state = (zero, zero)
+
+        def held_out_bits(encoded: np.ndarray) -> float:
+            """Every character predicted from the start of the text, the state carried (as in generation)."""
+            model.set_weights(stream_model.get_weights())
+            logits = model(encoded[None, :-1], training=False)[0]
+            nats = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=encoded[1:], logits=logits)
+            return float(tf.reduce_mean(nats)) / math.log(2)
+
     clock = training.Stopwatch()
     best, best_weights, since_best, curve, steps_done = math.inf, None, 0, [], 0
     stopped_by_time = False
     for number in range(1, cfg["num_steps"] + 1):
-        x, y, w = batch()
-        with clock:
-            step(x, y, w)
+        if args.stateful:
+            x, y, fresh = next(stream_batches)
+            with clock:
+                _, h, c = stream_step(x, y, *((zero, zero) if fresh else state))
+                state = (h, c)
+        else:
+            x, y, w = batch()
+            with clock:
+                step(x, y, w)
         steps_done = number
         stopped_by_time = bool(args.seconds and clock.seconds >= args.seconds)
         if number % cfg["eval_every"] == 0 or number == cfg["num_steps"] or stopped_by_time:
-            val = text.bits_per_char(model, val_ids, 100)  # the same context for every window length
+            if args.stateful:
+                val = held_out_bits(val_ids)
+            else:
+                val = text.bits_per_char(model, val_ids, 100)  # the same context for every window length
             curve.append({"step": number, "train_seconds": round(clock.seconds, 1), "val_bits_per_char": round(val, 4)})
             print(json.dumps(curve[-1]), file=sys.stderr, flush=True)
             if val < best:
@@ -183,8 +253,14 @@ def main() -> None:
                 break
     if best_weights is not None:
         model.set_weights(best_weights)
+    elif args.stateful:
+        model.set_weights(stream_model.get_weights())
 
     test_bits = text.bits_per_char(model, test_ids, 100)
+    # every test character predicted from the start of the test text, the state carried
+    logits = model(test_ids[None, :-1], training=False)[0]
+    test_bits_carried = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=test_ids[1:], logits=logits))) / math.log(2)
     seeding.set_seed(args.seed)
     # primed like the notebook: a blank line, then X: (how every tune starts in the training text)
     generated = [t.lstrip("\n") for t in text.generate(model, vocab, "\n\nX:", args.tunes, 1000,
@@ -202,7 +278,8 @@ def main() -> None:
         "steps_trained": steps_done, "stopped_by_time_budget": stopped_by_time, "train_seconds": round(clock.seconds, 1),
         "ms_per_step": round(1000 * clock.seconds / steps_done, 1),
         "parameters": model.count_params(), "train_characters": len(train_ids),
-        "test_bits_per_char": round(test_bits, 4), "best_val_bits_per_char": round(best, 4),
+        "test_bits_per_char": round(test_bits, 4), "test_bits_per_char_state_carried": round(test_bits_carried, 4),
+        "best_val_bits_per_char": round(best, 4),
         "valid_tune_rate_T1": round(valid, 3), "tunes_generated": args.tunes, "failures": failures, "valid_by_meter": valid_by_meter,
         "val_curve": curve,
         "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
