@@ -13,6 +13,7 @@ Importing this package is cheap: TensorFlow is only imported by the modules that
 - ``utils.results``   -- headline figures in one parseable format, and the README table
 - ``utils.text``      -- character-level text: the tune split, vocabulary, bits per character, sampling
 - ``utils.attention`` -- reference attention: masks, heads, positional encodings
+- ``utils.normalization`` -- batch norm with exact second derivatives (for gradient penalties)
 - ``utils.checks``    -- the lab checks
 - ``utils.labtool``   -- builds ``labs/`` from ``notebooks/``
 - ``utils.notebooks`` -- executes notebooks headless and keeps them canonical
