@@ -172,6 +172,12 @@ def main() -> None:
             y_at[:n_aligned] = x_at[:n_aligned] + 1
         return train_ids[x_at], train_ids[y_at], char_weights[y_at]
 
+    def carried_bits(encoded: np.ndarray) -> float:
+        """Every character predicted from the start of the text, the state carried (as generation reads a tune)."""
+        logits = model(encoded[None, :-1], training=False)[0]
+        nats = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=encoded[1:], logits=logits)
+        return float(tf.reduce_mean(nats)) / math.log(2)
+
     if args.stateful:
         # the same layers with the LSTM's state as an input and an output: trained here, copied into `model`
         from keras import layers
@@ -215,13 +221,6 @@ def main() -> None:
         zero = tf.zeros((cfg["batch_size"], units))
         state = (zero, zero)
 
-        def held_out_bits(encoded: np.ndarray) -> float:
-            """Every character predicted from the start of the text, the state carried (as in generation)."""
-            model.set_weights(stream_model.get_weights())
-            logits = model(encoded[None, :-1], training=False)[0]
-            nats = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=encoded[1:], logits=logits)
-            return float(tf.reduce_mean(nats)) / math.log(2)
-
     clock = training.Stopwatch()
     best, best_weights, since_best, curve, steps_done = math.inf, None, 0, [], 0
     stopped_by_time = False
@@ -239,7 +238,8 @@ def main() -> None:
         stopped_by_time = bool(args.seconds and clock.seconds >= args.seconds)
         if number % cfg["eval_every"] == 0 or number == cfg["num_steps"] or stopped_by_time:
             if args.stateful:
-                val = held_out_bits(val_ids)
+                model.set_weights(stream_model.get_weights())
+                val = carried_bits(val_ids)
             else:
                 val = text.bits_per_char(model, val_ids, 100)  # the same context for every window length
             curve.append({"step": number, "train_seconds": round(clock.seconds, 1), "val_bits_per_char": round(val, 4)})
@@ -257,10 +257,7 @@ def main() -> None:
         model.set_weights(stream_model.get_weights())
 
     test_bits = text.bits_per_char(model, test_ids, 100)
-    # every test character predicted from the start of the test text, the state carried
-    logits = model(test_ids[None, :-1], training=False)[0]
-    test_bits_carried = float(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=test_ids[1:], logits=logits))) / math.log(2)
+    test_bits_carried = carried_bits(test_ids)
     seeding.set_seed(args.seed)
     # primed like the notebook: a blank line, then X: (how every tune starts in the training text)
     generated = [t.lstrip("\n") for t in text.generate(model, vocab, "\n\nX:", args.tunes, 1000,
