@@ -16,8 +16,35 @@ import random
 
 import numpy as np
 
-#: The seed every notebook uses unless it says otherwise.
+#: The seed every notebook uses unless ``LABS_SEED`` says otherwise.
 DEFAULT_SEED = 42
+
+#: The environment variable that re-runs a notebook under another seed (the seeds
+#: benchmark sets it; a learner can too).
+SEED_ENV = "LABS_SEED"
+
+
+def notebook_seed(default: int = DEFAULT_SEED) -> int:
+    """The seed a notebook runs under: ``LABS_SEED`` when set, else ``default``.
+
+    >>> import os
+    >>> saved = os.environ.pop(SEED_ENV, None)
+    >>> notebook_seed()
+    42
+    >>> os.environ[SEED_ENV] = "3"; notebook_seed()
+    3
+    >>> os.environ[SEED_ENV] = "three"; notebook_seed()
+    Traceback (most recent call last):
+    ...
+    ValueError: LABS_SEED='three' is not a seed: set it to a non-negative whole number, or unset it.
+    >>> _ = os.environ.pop(SEED_ENV) if saved is None else os.environ.update(LABS_SEED=saved)
+    """
+    raw = os.environ.get(SEED_ENV, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{SEED_ENV}={raw!r} is not a seed: set it to a non-negative whole number, or unset it.")
+    return int(raw)
 
 
 def set_seed(seed: int = DEFAULT_SEED) -> int:

@@ -80,12 +80,14 @@ def _native_stderr_captured() -> Iterator[None]:
             os.close(saved)
 
 
-def start(name: str, seed: int = seeding.DEFAULT_SEED, verbose: bool = True) -> Session:
+def start(name: str, seed: int | None = None, verbose: bool = True) -> Session:
     """Set up a notebook: quiet logs, seeds, plot style, distribution strategy.
 
     Prints one line: versions, mode, strategy. The run time that ``finish`` reports
-    counts from here, TensorFlow's import included.
+    counts from here, TensorFlow's import included. ``seed`` defaults to
+    :func:`utils.seeding.notebook_seed` (``LABS_SEED``, else 42).
     """
+    seed = seeding.notebook_seed() if seed is None else seed
     started = time.perf_counter()
     quiet_tensorflow()
     with _native_stderr_captured():
@@ -107,6 +109,6 @@ def start(name: str, seed: int = seeding.DEFAULT_SEED, verbose: bool = True) -> 
     if verbose:
         print(
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}; "
-            f"{mode.mode_name()} mode; {hardware.describe(strategy)}"
+            f"{mode.mode_name()} mode, seed {seed}; {hardware.describe(strategy)}"
         )
     return Session(name=name, seed=seed, fast=fast, strategy=strategy, started=started)
