@@ -191,3 +191,79 @@ def test_usual_bar_counts_unit_notes():
     assert abc.usual_bar(jig) == 6 and abc.usual_bar(jig) * jig.unit == jig.meter
     reel_in_sixteenths = abc.parse("X:1\nM:C\nL:1/16\nK:D\n" + "d2A2F2A2 d2A2F2A2|" * 4)
     assert abc.usual_bar(reel_in_sixteenths) == 16
+
+
+_HEAD = "X:1\nT:t\nM:4/4\nL:1/8\nK:C\n"
+_REEL = "GABc dedB|" * 6
+
+
+def _with_tempo(q: str) -> str:
+    return _HEAD.replace("K:", f"Q:{q}\nK:") + _REEL
+
+
+@pytest.mark.parametrize(
+    "q, qpm",
+    [("1/4=120", 120), ("3/8=40", 60), ("1/2=120", 240), ("1/4 3/8=40", 100), ('"Allegro" 1/4=120', 120),
+     ('1/4=120 "Allegro"', 120), (" 1/4 = 90 ", 90), ("200", 100),  # the old form counts L: notes: 200 quavers
+     ('"Slow air"', abc.DEFAULT_TEMPO_QPM),  # words only: the default tempo
+     ("1/4=20", abc.MIN_TEMPO_QPM), ("1/2=240", abc.MAX_TEMPO_QPM)],  # the limits themselves
+)
+def test_tempo_forms_read_as_crotchets_a_minute(q, qpm):
+    verdict = abc.check_tune(_with_tempo(q))
+    assert verdict.valid, verdict.reason
+    assert verdict.tune.tempo_qpm == qpm
+
+
+@pytest.mark.parametrize(
+    "q, fragment",
+    [("0/4=120", "is 0 crotchets a minute"), ("1/4=0", "is 0 crotchets"), ("1/4=10", "is 10 crotchets"),
+     ("1/8=39", "is 19.5 crotchets"), ("1/2=241", "is 482 crotchets"), ("1/4=1200", "is 1200 crotchets"),
+     ("999/1=999", "is 3.992e+06 crotchets"), ("1/0=120", "divides by zero"), ("-1/4=120", "not understood"),
+     ("C=120", "not understood"), ("", "not understood"), ("1/4=", "not understood"),
+     ('"Allegro 1/4=120', "not understood"), ("1/4=12345", "not understood"), ("1/4=120=120", "not understood")],
+)
+def test_impossible_tempos_are_refused_with_the_playable_range(q, fragment):
+    verdict = abc.check_tune(_with_tempo(q))
+    assert not verdict.valid and verdict.kind == "header"
+    assert fragment in verdict.reason and f"Q:{q.strip()}" in verdict.reason, verdict.reason
+    assert "20 to 480" in verdict.reason or "not understood" in verdict.reason or "zero" in verdict.reason
+
+
+def test_a_tempo_in_the_body_is_checked_too():
+    assert abc.check_tune(_HEAD + _REEL + "\n[Q:1/4=100]" + _REEL).valid
+    verdict = abc.check_tune(_HEAD + _REEL + "\nQ:0/4=100\n" + _REEL)
+    assert verdict.kind == "body" and verdict.reason.startswith("line 7: tempo Q:0/4=100 is 0 crotchets")
+
+
+@pytest.mark.parametrize(
+    "body, where, fragment",
+    [("GABc C99999|", "line 6, column 6", "a length of more than 3 digits"),
+     ("GABc " + "C" + "9" * 5000 + "|", "line 6, column 6", "a length of more than 3 digits"),  # not int()'s own error
+     ("GABc C33|", "line 6, column 6", "33/8 whole notes is longer than the 4 whole notes"),
+     ("z33 GABc|", "line 6, column 1", "a note or rest of 33/8 whole notes"),
+     ("C32>D|", "line 6, column 4", "a note or rest of 6 whole notes"),  # broken rhythm stretches it past the limit
+     ("(2:9C8 D|", "line 6, column 5", "9/2 whole notes"),  # a tuplet stretches it 9/2
+     ("GA c''''|", "line 6, column 4", "note c'''' (MIDI pitch 120) is outside a piano's range"),
+     ("A,,,,, GA|", "line 6, column 1", "note A,,,,, (MIDI pitch 9)"),
+     ("^c''' GA|", "line 6, column 1", "MIDI pitch 109"),
+     ("GA [CEGcegc'e'g']|", "line 6, column 4", "a chord of 9 notes has more than 8"),
+     ("GA C0 B|", "line 6, column 4", "a note or rest of length 0 is not music"),
+     ("GA C/0 B|", "line 6, column 4", "a note length divides by zero")],
+)
+def test_unplayable_notes_say_which_and_where(body, where, fragment):
+    verdict = abc.check_tune(_HEAD + body + _REEL)
+    assert not verdict.valid and verdict.kind == "body"
+    assert verdict.reason.startswith(where + ": ") and fragment in verdict.reason, verdict.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [_HEAD + "C32|" + _REEL + "C32|",  # four whole notes, the longest
+     "X:1\nM:4/1\nL:1/1\nQ:1/4=20\nK:C\n" + "C4|" * 16,  # L:1/1: the same, 48 s each at the slowest tempo
+     _HEAD + "A,,,, c'''|" + _REEL,  # the lowest and highest piano keys
+     _HEAD + "[CEGcegc'e']8|" + _REEL,  # the biggest chord
+     _HEAD + "C/////// D|" + _REEL],  # a tiny note is still a note
+)
+def test_the_limits_themselves_are_playable(text):
+    verdict = abc.check_tune(text)
+    assert verdict.valid, verdict.reason
