@@ -97,7 +97,8 @@ def test_length_is_capped_whatever_the_caller_asks():
     [({"sample_rate": 10**9}, "sample_rate=1000000000"), ({"sample_rate": 100}, "8000 to 48000"),
      ({"sample_rate": 16_000.5}, "whole number"), ({"sample_rate": True}, "whole number"),
      ({"max_seconds": 0}, "positive number"), ({"max_seconds": -3}, "positive number"),
-     ({"max_seconds": float("nan")}, "positive number"), ({"max_seconds": "12"}, "positive number")],
+     ({"max_seconds": float("nan")}, "positive number"), ({"max_seconds": "12"}, "positive number"),
+     ({"max_seconds": True}, "positive number")],
 )
 def test_arguments_that_make_no_sense_are_refused(kwargs, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):

@@ -147,7 +147,9 @@ def synthesize(text: str, sample_rate: int = SAMPLE_RATE, max_seconds: float | N
     ):
         raise ValueError(f"sample_rate={sample_rate!r}: choose a whole number of Hz from {SAMPLE_RATES[0]} to "
                          f"{SAMPLE_RATES[1]} (the default is {SAMPLE_RATE})")
-    if max_seconds is not None and not (isinstance(max_seconds, (int, float, np.number)) and max_seconds > 0):
+    if max_seconds is not None and (
+        isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float, np.number)) or not max_seconds > 0
+    ):
         raise ValueError(f"max_seconds={max_seconds!r}: give a positive number of seconds, or None for the "
                          f"whole tune (at most {MAX_SECONDS:.0f} s)")
     tune = abc.parse(text)
