@@ -12,7 +12,6 @@ import keras
 import nbformat
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from utils import ROOT, models, training
 
