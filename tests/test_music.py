@@ -235,3 +235,25 @@ def test_usual_bar_counts_unit_notes():
     assert abc.usual_bar(jig) == 6 and abc.usual_bar(jig) * jig.unit == jig.meter
     reel_in_sixteenths = abc.parse("X:1\nM:C\nL:1/16\nK:D\n" + "d2A2F2A2 d2A2F2A2|" * 4)
     assert abc.usual_bar(reel_in_sixteenths) == 16
+
+
+def test_present_shows_the_longest_playable_tune_and_logs_it(capsys, tmp_path):
+    from utils import music
+
+    songs = data.load_abc_songs()[:3]
+    logged = []
+
+    class Experiment:
+        def log_text(self, text, metadata=None):
+            logged.append(("text", text))
+
+        def log_audio(self, path, file_name=None):
+            logged.append(("audio", file_name, music.read_wav(path)[1]))
+
+    player = music.present(["not a tune", *songs], experiment=Experiment(), max_seconds=2)
+    chosen = max(songs, key=len)
+    assert capsys.readouterr().out.strip() == chosen.strip()
+    assert player is not None and player.data[:4] == b"RIFF"
+    assert logged == [("text", chosen), ("audio", "generated_tune.wav", music.SAMPLE_RATE)]
+    assert music.present(["garbage", "X:1"]) is None
+    assert "None of the first 2 tunes is playable" in capsys.readouterr().out
