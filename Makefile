@@ -19,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS := tests utils tools notebooks --doctest-modules --nbval \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: help install lab run test bench bench-music labs fmt results check clean
+.PHONY: help install lab run test bench bench-music seeds labs fmt results check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: install  ## CNN training throughput, fit vs custom loop, as JSON (about 3
 
 bench-music: install  ## the MIT lab's LSTM configuration given at least the music notebook's training time, as JSON (about 11 minutes)
 	$(BIN)/python benchmarks/music.py --preset original --seconds 585
+
+seeds: install  ## re-run notebooks 03-08 under three seeds; each figure's mean, spread, minimum (hours on a CPU)
+	$(BIN)/python benchmarks/seeds.py notebooks/0[3-8]_*.ipynb --seeds 42 43 44 --json runs/seeds/seeds.json
 
 labs: install  ## regenerate labs/ from notebooks/
 	$(BIN)/python -m tools.labtool
