@@ -16,10 +16,10 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt tests/requirements.txt 
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
-PYTEST_ARGS := tests utils notebooks --doctest-modules --nbval \
+PYTEST_ARGS := tests utils tools notebooks --doctest-modules --nbval \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: help install lab run test bench bench-music labs fmt results check clean
+.PHONY: help install lab run test bench bench-music seeds labs fmt results check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,32 +38,35 @@ lab: install  ## open JupyterLab on notebooks/ and labs/
 	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_tensors_gradienttape.ipynb
 
 run: install  ## execute every notebook in place (headless; LABS_FAST=1 for the fast mode)
-	$(BIN)/python -m utils.notebooks run
-	$(BIN)/python -m utils.labtool
-	$(BIN)/python -m utils.results
+	$(BIN)/python -m tools.notebooks run
+	$(BIN)/python -m tools.labtool
+	$(BIN)/python -m tools.results
 
 test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbval (fast mode)
 	LABS_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install  ## CNN training throughput, fit vs custom loop, as JSON (about 3 minutes)
-	$(BIN)/python tests/bench_cnn.py --epochs 4
+	$(BIN)/python benchmarks/cnn_throughput.py --epochs 4
 
 bench-music: install  ## the MIT lab's LSTM configuration given at least the music notebook's training time, as JSON (about 11 minutes)
-	$(BIN)/python tests/bench_music.py --preset original --seconds 585
+	$(BIN)/python benchmarks/music.py --preset original --seconds 585
+
+seeds: install  ## re-run notebooks 03-08 under three seeds; each figure's mean, spread, minimum (hours on a CPU)
+	$(BIN)/python benchmarks/seeds.py notebooks/0[3-8]_*.ipynb --seeds 42 43 44 --json runs/seeds/seeds.json
 
 labs: install  ## regenerate labs/ from notebooks/
-	$(BIN)/python -m utils.labtool
+	$(BIN)/python -m tools.labtool
 
 fmt: install  ## put notebooks/ and labs/ in canonical form
-	$(BIN)/python -m utils.notebooks fmt
+	$(BIN)/python -m tools.notebooks fmt
 
-results: install  ## rebuild README.md's results table from the stored notebooks
-	$(BIN)/python -m utils.results
+results: install  ## rebuild docs/results.md from the stored notebooks (full-mode runs only)
+	$(BIN)/python -m tools.results
 
 check: install  ## quick consistency checks (no notebook execution)
-	$(BIN)/python -m utils.notebooks fmt --check
-	$(BIN)/python -m utils.labtool --check
-	$(BIN)/python -m utils.results --check
+	$(BIN)/python -m tools.notebooks fmt --check
+	$(BIN)/python -m tools.labtool --check
+	$(BIN)/python -m tools.results --check
 
 clean:  ## remove .venv and run artefacts
 	rm -rf $(VENV) runs .pytest_cache

@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import layers
 
 from utils.checks import cnn
-from utils.checks import CheckError, TodoNotDone
+from utils.checks import TodoNotDone
 
 
 

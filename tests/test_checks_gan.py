@@ -7,7 +7,6 @@ generator's gradients."""
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers

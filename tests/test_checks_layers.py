@@ -64,7 +64,7 @@ CORRECT = [
 
 @pytest.mark.parametrize("cls", CORRECT)
 def test_dense_layer_accepts(cls, capsys):
-    checks.dense_layer(cls)
+    checks.layers.dense_layer(cls)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -83,7 +83,7 @@ def test_dense_layer_accepts(cls, capsys):
     ],
 )
 def test_dense_layer_rejects(cls, fragment, rejects):
-    message = rejects(checks.dense_layer, cls, fragment=fragment)
+    message = rejects(checks.layers.dense_layer, cls, fragment=fragment)
     assert "Traceback" not in message and "function_node" not in message
 
 
@@ -97,11 +97,11 @@ def test_dense_layer_square_transposed_is_named():
     cls = dense_class(build, lambda s, x: tf.sigmoid(x @ tf.transpose(s.W) + s.b))
     # Non-square cases fail on shapes first; check the square diagnosis directly.
     with pytest.raises(CheckError, match="transposed"):
-        checks.dense_layer(cls)
+        checks.layers.dense_layer(cls)
 
 
 def test_dense_layer_wrong_shape_message_is_about_shapes(rejects):
-    message = rejects(checks.dense_layer, dense_class(w_nd, lambda s, x: tf.sigmoid(tf.matmul(x, s.W) + s.b)), fragment="shape")
+    message = rejects(checks.layers.dense_layer, dense_class(w_nd, lambda s, x: tf.sigmoid(tf.matmul(x, s.W) + s.b)), fragment="shape")
     assert "(3, 4)" in message or "(4, 3)" in message
 
 
@@ -110,11 +110,11 @@ def test_dense_layer_unfilled():
         raise NotImplementedError("TODO 1")
 
     with pytest.raises(TodoNotDone, match="TODO 1 is not filled in yet"):
-        checks.dense_layer(dense_class(build, lambda s, x: x))
+        checks.layers.dense_layer(dense_class(build, lambda s, x: x))
 
 
 def test_dense_layer_rejects_non_layer(rejects):
-    rejects(checks.dense_layer, lambda n: object(), fragment="not a keras.layers.Layer")
+    rejects(checks.layers.dense_layer, lambda n: object(), fragment="not a keras.layers.Layer")
 
 
 # --- subclassed model ---------------------------------------------------------------
@@ -148,7 +148,7 @@ def dense_in_sequential(self, n):
     ],
 )
 def test_subclass_model_accepts(cls, capsys):
-    checks.subclass_model(cls)
+    checks.layers.subclass_model(cls)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -163,7 +163,7 @@ def test_subclass_model_accepts(cls, capsys):
     ],
 )
 def test_subclass_model_rejects(cls, fragment, rejects):
-    rejects(checks.subclass_model, cls, fragment=fragment)
+    rejects(checks.layers.subclass_model, cls, fragment=fragment)
 
 
 # --- identity flag ------------------------------------------------------------------
@@ -189,7 +189,7 @@ def identity_class(call_fn, activation="sigmoid"):
     ],
 )
 def test_identity_model_accepts(cls, capsys):
-    checks.identity_model(cls)
+    checks.layers.identity_model(cls)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -216,7 +216,7 @@ def identity_default_true():
     ],
 )
 def test_identity_model_rejects(cls, fragment, rejects):
-    rejects(checks.identity_model, cls, fragment=fragment)
+    rejects(checks.layers.identity_model, cls, fragment=fragment)
 
 
 # --- convolution output length ------------------------------------------------------
@@ -232,7 +232,7 @@ def length_ceil(n, k, s, padding):
 
 @pytest.mark.parametrize("fn", [length_floor, length_ceil])
 def test_conv_output_length_accepts(fn, capsys):
-    checks.conv_output_length(fn)
+    checks.layers.conv_output_length(fn)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -248,4 +248,4 @@ def test_conv_output_length_accepts(fn, capsys):
     ],
 )
 def test_conv_output_length_rejects(fn, fragment, rejects):
-    rejects(checks.conv_output_length, fn, fragment=fragment)
+    rejects(checks.layers.conv_output_length, fn, fragment=fragment)

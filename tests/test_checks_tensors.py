@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from utils import checks
-from utils.checks import CheckError, TodoNotDone
+from utils.checks import TodoNotDone
 
 
 
@@ -26,7 +26,7 @@ from utils.checks import CheckError, TodoNotDone
     ],
 )
 def test_image_batch_accepts(make, capsys):
-    checks.image_batch(make())
+    checks.tensors.image_batch(make())
     assert capsys.readouterr().out.startswith("[ok]")
 
 
@@ -42,12 +42,12 @@ def test_image_batch_accepts(make, capsys):
     ],
 )
 def test_image_batch_rejects(answer, fragment, rejects):
-    rejects(checks.image_batch, answer, fragment=fragment)
+    rejects(checks.tensors.image_batch, answer, fragment=fragment)
 
 
 def test_image_batch_unfilled_says_todo():
     with pytest.raises(TodoNotDone, match="still `...`"):
-        checks.image_batch(...)
+        checks.tensors.image_batch(...)
 
 
 # --- TODO: computation graph --------------------------------------------------------
@@ -65,7 +65,7 @@ def func_operators(a, b):
 
 @pytest.mark.parametrize("func", [func_ops, func_operators])
 def test_computation_graph_accepts(func, capsys):
-    checks.computation_graph(func)
+    checks.tensors.computation_graph(func)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -81,7 +81,7 @@ def test_computation_graph_accepts(func, capsys):
     ],
 )
 def test_computation_graph_rejects(func, fragment, rejects):
-    rejects(checks.computation_graph, func, fragment=fragment)
+    rejects(checks.tensors.computation_graph, func, fragment=fragment)
 
 
 def test_computation_graph_unfilled_names_the_todo():
@@ -89,7 +89,7 @@ def test_computation_graph_unfilled_names_the_todo():
         raise NotImplementedError("TODO 2")
 
     with pytest.raises(TodoNotDone, match="TODO 2 is not filled in yet"):
-        checks.computation_graph(func)
+        checks.tensors.computation_graph(func)
 
 
 # --- TODO: derivative with GradientTape ---------------------------------------------
@@ -112,7 +112,7 @@ def derivative_variable(f, x):
 
 @pytest.mark.parametrize("fn", [derivative_watch, derivative_variable])
 def test_derivative_accepts(fn, capsys):
-    checks.derivative(fn)
+    checks.tensors.derivative(fn)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -151,7 +151,7 @@ def derivative_coarse_difference(f, x):
     ],
 )
 def test_derivative_rejects(fn, fragment, rejects):
-    rejects(checks.derivative, fn, fragment=fragment)
+    rejects(checks.tensors.derivative, fn, fragment=fragment)
 
 
 # --- TODO: the chain rule by hand ---------------------------------------------------
@@ -175,7 +175,7 @@ def hand_tf(w, b, x, t):
 
 @pytest.mark.parametrize("fn", [hand_numpy, hand_tf])
 def test_chain_rule_accepts(fn, capsys):
-    checks.chain_rule(fn)
+    checks.tensors.chain_rule(fn)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -190,7 +190,7 @@ def test_chain_rule_accepts(fn, capsys):
     ],
 )
 def test_chain_rule_rejects(fn, fragment, rejects):
-    rejects(checks.chain_rule, fn, fragment=fragment)
+    rejects(checks.tensors.chain_rule, fn, fragment=fragment)
 
 
 # --- TODO: one SGD step -------------------------------------------------------------
@@ -208,7 +208,7 @@ def sgd_assign(variables, grads, learning_rate):
 
 @pytest.mark.parametrize("fn", [sgd_assign_sub, sgd_assign])
 def test_sgd_step_accepts(fn, capsys):
-    checks.sgd_step(fn)
+    checks.tensors.sgd_step(fn)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -232,4 +232,4 @@ def sgd_first_only(variables, grads, learning_rate):
     ],
 )
 def test_sgd_step_rejects(fn, fragment, rejects):
-    rejects(checks.sgd_step, fn, fragment=fragment)
+    rejects(checks.tensors.sgd_step, fn, fragment=fragment)

@@ -6,7 +6,6 @@ averaged over pixels while the KL is summed, beta ignored, gradients not applied
 from __future__ import annotations
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers

@@ -11,7 +11,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from utils import ROOT, labtool
+from tools import labtool
+from utils import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ import shutil
 import nbformat
 import pytest
 
-from utils import ROOT, labtool
-from utils.labtool import LabToolError
+from tools import labtool
+from utils import ROOT
+from tools.labtool import LabToolError
 
 
 def strip(source: str):
@@ -44,7 +45,14 @@ def test_numbering_continues_across_a_cell():
         ("### BEGIN SOLUTION: a\n\n### END SOLUTION", "empty solution region"),
         ("print(1)  ### SOLUTION: print", "not one assignment"),
         ("x = 1  ### SOLUTION", "needs a hint"),
-        ("#### SOLUTION BEGINS HERE", "unrecognised"),
+        ("#### SOLUTION BEGINS HERE", "looks like a solution marker but is not one"),
+        # near misses would otherwise copy the solution into the lab silently
+        ("    ### begin solution: a\n    x = 1\n    ### end solution", "looks like a solution marker"),
+        ("## BEGIN SOLUTION: a\nx = 1\n## END SOLUTION", "looks like a solution marker"),
+        ("# BEGIN SOLUTION: a\nx = 1\n# END SOLUTION", "looks like a solution marker"),
+        ("###BEGIN SOLUTION: a\nx = 1\n###END SOLUTION", "looks like a solution marker"),
+        ("### BEGIN SOLUTIONS: a\nx = 1\n### END SOLUTIONS", "looks like a solution marker"),
+        ("x = 1  ## SOLUTION: one", "looks like a solution marker"),
     ],
 )
 def test_malformed_markers_fail_with_location(source, fragment):
@@ -102,3 +110,12 @@ def test_cli_check_fails_on_stale(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(labtool, "ROOT", tmp_path)
     assert labtool.main(["--check"]) == 1
     assert "labs/ is stale" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cell_type", ["markdown", "raw"])
+def test_markers_outside_code_cells_are_refused(cell_type):
+    nb = notebook("x = 1  ### SOLUTION: one", "checks.tensors.image_batch(x)")
+    make = nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_raw_cell
+    nb.cells.insert(0, make("Intro\n### BEGIN SOLUTION: a\nsecret = 42\n### END SOLUTION"))
+    with pytest.raises(LabToolError, match=rf"{cell_type} cell 1 .*line 2: a solution marker outside a code cell"):
+        labtool.make_lab(nb, "01_t.ipynb")

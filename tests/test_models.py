@@ -9,6 +9,7 @@ import keras
 import nbformat
 import pytest
 
+from tools.notebooks import python_source
 from utils import ROOT, models
 
 
@@ -18,7 +19,7 @@ def solution_function(notebook: str, name: str):
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        for node in ast.parse(cell.source).body:
+        for node in ast.parse(python_source(cell.source)).body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
                 namespace = {"keras": keras, "layers": keras.layers}
                 exec(compile(ast.Module([node], []), notebook, "exec"), namespace)  # noqa: S102 - our own notebook

@@ -310,3 +310,23 @@ def test_what_check_tune_accepts_plays_and_what_the_player_refuses_it_refuses():
             assert 0 < len(wav) <= music.SAMPLE_RATE
             accepted += verdict.valid
     assert accepted >= 20 and refused >= 20, (accepted, refused)
+
+
+def test_present_shows_the_longest_playable_tune_and_logs_it(capsys, tmp_path):
+    songs = data.load_abc_songs()[:3]
+    logged = []
+
+    class Experiment:
+        def log_text(self, text, metadata=None):
+            logged.append(("text", text))
+
+        def log_audio(self, path, file_name=None):
+            logged.append(("audio", file_name, music.read_wav(path)[1]))
+
+    player = music.present(["not a tune", *songs], experiment=Experiment(), max_seconds=2)
+    chosen = max(songs, key=len)
+    assert capsys.readouterr().out.strip() == chosen.strip()
+    assert player is not None and player.data[:4] == b"RIFF"
+    assert logged == [("text", chosen), ("audio", "generated_tune.wav", music.SAMPLE_RATE)]
+    assert music.present(["garbage", "X:1"]) is None
+    assert "None of the first 2 tunes is playable" in capsys.readouterr().out

@@ -9,7 +9,8 @@ import re
 import nbformat
 import pytest
 
-from utils import REPO_URL, ROOT, notebooks
+from tools import notebooks
+from utils import REPO_URL, ROOT
 
 NOTEBOOKS = notebooks.all_notebooks()
 LABS = sorted((ROOT / "labs").glob("*.ipynb"))
@@ -51,7 +52,8 @@ def test_title_colab_link_and_setup_cell(path):
     assert title.cell_type == "markdown" and title.source.startswith("# ")
     owner_repo = REPO_URL.removeprefix("https://github.com/")
     assert f"colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{path.name}" in title.source
-    assert setup.cell_type == "code" and f'REPO_URL = "{REPO_URL}"' in setup.source
+    assert setup.cell_type == "code" and f"git clone -q --depth 1 {REPO_URL} " in setup.source
+    assert "run = session.start(" in setup.source
     assert "## What to try next" in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
 
 
@@ -65,3 +67,11 @@ def test_markdown_todo_numbers_match_the_generated_todos(path):
 
 def test_format_check_cli_passes():
     assert notebooks.main(["fmt", "--check"]) == 0
+
+
+def test_setup_cells_are_one_and_the_same():
+    """The plumbing is the same few lines everywhere (a fix to it reaches every notebook)."""
+    heads = {path.name: nbformat.read(path, as_version=4).cells[1].source.split("run = session.start(")[0]
+             for path in NOTEBOOKS}
+    assert len(set(heads.values())) == 1, sorted(heads)
+    assert len(next(iter(heads.values())).strip().splitlines()) <= 10

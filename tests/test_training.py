@@ -12,7 +12,6 @@ import keras
 import nbformat
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from utils import ROOT, models, training
 
@@ -171,3 +170,45 @@ def test_cnn_training_under_mirrored_strategy_matches_one_device():
     assert diffs["custom_vs_fit_one_device"] < 1e-4, diffs
     assert diffs["custom_loss"] < 1e-4 and diffs["custom_weights"] < 1e-3 and diffs["fit_weights"] < 1e-3, diffs
     assert diffs["hand_written_loss"] < 1e-4 and diffs["hand_written_weights"] < 1e-3, diffs
+
+
+def _counting_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.set_weights([np.zeros((1, 1), "float32")])
+    return model
+
+
+def test_early_stopping_loop_restores_the_best_weights_in_memory(capsys):
+    from utils import training
+
+    model = _counting_model()
+
+    def step(x, y):  # each step moves the weight by one, so the weight names the step
+        model.set_weights([model.get_weights()[0] + 1])
+        return 1.0
+
+    scores = {5: 3.0, 10: 1.0, 15: 2.0, 20: 2.5, 25: 0.5}
+    result = training.train_with_early_stopping(
+        step, ((None, None) for _ in range(25)), model, lambda: scores[int(model.get_weights()[0][0, 0])],
+        num_steps=25, eval_every=5, patience=2)
+    assert (result.steps, result.best_step, result.stopped_early) == (20, 10, True)
+    assert float(model.get_weights()[0][0, 0]) == 10.0  # the weights of step 10, not 20
+    assert [h["step"] for h in result.history] == [5, 10, 15, 20]
+    assert "restored the weights of step 10" in capsys.readouterr().out
+
+
+def test_early_stopping_loop_evaluates_the_last_step_and_rejects_empty_input():
+    from utils import training
+
+    model = _counting_model()
+    seen = []
+    result = training.train_with_early_stopping(
+        lambda x, y: 2.0, ((None, None) for _ in range(7)), model, lambda: seen.append(1) or float(len(seen)),
+        num_steps=7, eval_every=5, patience=3, train_metric=lambda loss: loss / 2)
+    assert [h["step"] for h in result.history] == [5, 7] and result.history[0]["train"] == 1.0
+    assert not result.stopped_early and result.best_step == 5
+    with pytest.raises(ValueError, match="nothing to train on"):
+        training.train_with_early_stopping(lambda x, y: 0.0, iter([]), model, lambda: 0.0,
+                                           num_steps=3, eval_every=1, patience=1)

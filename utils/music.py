@@ -195,3 +195,32 @@ def play(text: str, max_seconds: float = 12.0) -> Any:
     from IPython.display import Audio
 
     return Audio(synthesize(text, max_seconds=max_seconds), rate=SAMPLE_RATE)
+
+
+def present(tunes: list[str], experiment: Any = None, max_seconds: float = 8.0, name: str = "generated_tune") -> Any:
+    """Show one generated tune: print the longest playable one among the first ten, log
+    its text and sound to ``experiment`` (if any), and return a player for it.
+
+    Returns ``None`` -- after printing why -- when none of them is a playable tune
+    (:func:`utils.abc.check_tune`). The WAV file logged to the experiment is written to
+    a fresh temporary folder, so two runs at once never share a file.
+
+    Introduced in ``notebooks/04_music_lstm.ipynb``; also used in ``notebooks/08_transformers.ipynb``.
+    """
+    import tempfile
+
+    from IPython.display import Audio
+
+    playable = [tune for tune in tunes[:10] if abc.check_tune(tune).valid]
+    if not playable:
+        print(f"None of the first {min(len(tunes), 10)} tunes is playable yet: train longer (full mode) and generate again.")
+        return None
+    chosen = max(playable, key=len)
+    print(chosen)
+    waveform = synthesize(chosen, max_seconds=max_seconds)
+    if experiment is not None:
+        experiment.log_text(chosen, metadata={"name": name})
+        with tempfile.TemporaryDirectory(prefix="tune-") as folder:
+            wav = write_wav(waveform, Path(folder) / f"{name}.wav")
+            experiment.log_audio(str(wav), file_name=wav.name)
+    return Audio(waveform, rate=SAMPLE_RATE)

@@ -1,12 +1,15 @@
-"""The notebook set-up in one call: quiet logs, seeds, mode, strategy, plot style.
+"""The notebook set-up in one call, and the notebook's closing cell.
 
 Each notebook's setup cell ends with::
 
     from utils import session
     run = session.start("nb01")
 
-and its last cell calls ``run.finish()`` to report the notebook's run time in the
-one metric format.
+A notebook that trains starts tracking where its training starts
+(``experiment = run.track("keras-labs-03-cnn", parameters)``). Its closing cell gathers
+what CI needs in one place: the floors the run must reach (``run.expect``), the headline
+figures (``run.report``, printed as ``[metric] nb03/...`` lines and logged), and
+``run.finish()``, which reports the notebook's run time and ends the experiment.
 
 Introduced in ``notebooks/01_tensors_gradienttape.ipynb``.
 """
@@ -26,25 +29,59 @@ from typing import Any
 from utils import mode, results, seeding
 
 
+class RunBelowFloor(AssertionError):
+    """A notebook's run did not reach a figure it must reach: its learning broke."""
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows the message alone: the figure and its floor are the whole story."""
+        return [f"{type(self).__name__}: {self}"]
+
+
 @dataclass
 class Session:
-    """What :func:`start` set up; ``finish()`` reports the run time."""
+    """What :func:`start` set up, and the notebook's tracking and closing calls."""
 
     name: str
     seed: int
     fast: bool
     strategy: Any
     started: float = field(default_factory=time.perf_counter)
+    experiment: Any = None
 
     def elapsed(self) -> float:
         """Seconds since :func:`start`."""
         return time.perf_counter() - self.started
 
+    def track(self, project_name: str, parameters: dict[str, Any] | None = None) -> Any:
+        """Start the notebook's experiment (Comet online, offline archive or disabled: see
+        :mod:`utils.tracking`), log ``parameters`` and the mode, and return it."""
+        from utils import tracking
+
+        parameters = {**(parameters or {}), "mode": mode.mode_name(), "seed": self.seed}
+        self.experiment = tracking.start_experiment(project_name, parameters=parameters)
+        return self.experiment
+
+    def report(self, name: str, value: float, unit: str = "") -> None:
+        """Print ``[metric] <notebook>/<name> = value`` and log it to the experiment."""
+        results.report(f"{self.name}/{name}", value, unit=unit, experiment=self.experiment)
+
+    def expect(self, condition: bool, what: str) -> None:
+        """Fail the cell (and so CI) unless ``condition`` holds; ``what`` says which
+        figure and which floor, e.g. ``f"test accuracy {acc:.4f} >= 0.99"``."""
+        if not condition:
+            raise RunBelowFloor(
+                f"{self.name} ({mode.mode_name()} mode): expected {what}. The run did not learn what it "
+                f"should: look for a change in the code above, or re-run from the top."
+            )
+
     def finish(self, experiment: Any = None) -> None:
-        """Report ``<name>/run_time_s`` and end ``experiment`` if one is given."""
-        results.report(f"{self.name}/run_time_s", self.elapsed(), unit="s", experiment=experiment)
+        """Report ``<name>/run_time_s`` and end the experiment, if one was started
+        (``experiment`` is for notebooks that started theirs with ``tracking`` directly)."""
         if experiment is not None:
-            experiment.end()
+            self.experiment = experiment
+        self.report("run_time_s", self.elapsed(), unit="s")
+        if self.experiment is not None:
+            self.experiment.end()
 
 
 def quiet_tensorflow() -> None:

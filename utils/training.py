@@ -11,7 +11,8 @@ Introduced in ``notebooks/03_cnn_mnist.ipynb``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -153,3 +154,96 @@ def warmup_cosine(peak: float, total_steps: int, warmup_fraction: float = 0.1) -
     warmup = max(1, int(total_steps * warmup_fraction))
     # Keras counts decay_steps *after* the warm-up.
     return keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup, warmup_target=peak, warmup_steps=warmup)
+
+
+@dataclass
+class LoopResult:
+    """What :func:`train_with_early_stopping` did: steps run, seconds spent in the steps,
+    the best validation score and the step it came from, and every evaluation."""
+
+    steps: int
+    seconds: float
+    best: float
+    best_step: int
+    stopped_early: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_with_early_stopping(
+    step: Callable[[Any, Any], Any],
+    batches: Iterable[tuple[Any, Any]],
+    model: Any,
+    evaluate: Callable[[], float],
+    *,
+    num_steps: int,
+    eval_every: int,
+    patience: int,
+    train_metric: Callable[[float], float] = lambda loss: loss,
+    live: Any = None,
+    experiment: Any = None,
+    unit: str = "",
+) -> LoopResult:
+    """Run ``step(x, y)`` on ``batches`` for up to ``num_steps`` steps, with early stopping.
+
+    Every ``eval_every`` steps (and at the last one) the mean training loss of those steps
+    (through ``train_metric``, e.g. nats to bits) and ``evaluate()`` -- a validation score,
+    lower is better -- are printed, drawn on ``live`` (a :class:`utils.plots.LiveCurves`)
+    and logged to ``experiment``. The best weights are kept in memory (no checkpoint file,
+    so two runs at once cannot overwrite each other's) and restored at the end; training
+    stops after ``patience`` evaluations without a better score. The seconds count the
+    training steps only, not the evaluations.
+
+    Introduced in ``notebooks/04_music_lstm.ipynb``; also used in ``notebooks/08_transformers.ipynb``.
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> scores = iter([3.0, 2.0, 2.5, 2.6])
+    >>> result = train_with_early_stopping(lambda x, y: 0.5, ((0, 0) for _ in range(100)), model,
+    ...     lambda: next(scores), num_steps=100, eval_every=10, patience=2)  # doctest: +ELLIPSIS
+    step    10  train 0.500  validation 3.000  (best)  ... s
+    step    20  train 0.500  validation 2.000  (best)  ... s
+    step    30  train 0.500  validation 2.500  ... s
+    step    40  train 0.500  validation 2.600  ... s
+    stopped after 40 steps: no better validation score in 2 evaluations; restored the weights of step 20
+    >>> result.steps, result.best, result.best_step, result.stopped_early
+    (40, 2.0, 20, True)
+    """
+    if num_steps < 1 or eval_every < 1 or patience < 1:
+        raise ValueError("num_steps, eval_every and patience must all be >= 1")
+    best, best_step, best_weights, since_best = float("inf"), 0, None, 0
+    losses: list[float] = []
+    history: list[dict[str, float]] = []
+    clock = Stopwatch()
+    number, stopped = 0, False
+    for number, (x, y) in enumerate(batches, start=1):
+        with clock:
+            losses.append(float(step(x, y)))
+        if number % eval_every and number != num_steps:
+            continue
+        train_value = train_metric(float(np.mean(losses[-eval_every:])))
+        val_value = float(evaluate())
+        history.append({"step": number, "train": train_value, "validation": val_value})
+        if live is not None:
+            live.update(train=train_value, validation=val_value)
+        if experiment is not None:
+            experiment.log_metrics({"train": train_value, "validation": val_value}, step=number)
+        improved = val_value < best
+        if improved:
+            best, best_step, since_best = val_value, number, 0
+            best_weights = [w.copy() for w in model.get_weights()]
+        else:
+            since_best += 1
+        print(f"step {number:5d}  train {train_value:.3f}  validation {val_value:.3f}{unit}"
+              f"{'  (best)' if improved else ''}  {clock.seconds:4.0f} s")
+        if since_best >= patience:
+            stopped = True
+            break
+        if number >= num_steps:
+            break
+    if number == 0:
+        raise ValueError("batches yielded nothing to train on")
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    why = f"no better validation score in {patience} evaluations" if stopped else "all steps done"
+    print(f"stopped after {number} steps: {why}; restored the weights of step {best_step}")
+    return LoopResult(number, clock.seconds, best, best_step, stopped, history)

@@ -15,8 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks._core import call, expect_shape, fail, filled, kind, matches, ok, to_array
-from utils.checks.cnn import outputs_probabilities, train_step_against_reference
+from utils.checks._core import (
+    call,
+    expect_shape,
+    fail,
+    filled,
+    kind,
+    matches,
+    ok,
+    outputs_probabilities,
+    to_array,
+    train_step_against_reference,
+)
 
 
 def _int_array(value: Any, name: str, what: str) -> np.ndarray:

@@ -2,25 +2,17 @@
 
 A PyTorch replica of notebook 06's GAN (same layers, Keras's initialisers, batch-norm
 momentum and epsilon, Adam with beta_1 = 0.5 and eps 1e-7, warm-up and cosine decay, an
-EMA generator), with switches for the discriminator, the loss and an R1 penalty. It
-exists because comparing variants takes many 10-minute runs on a CPU, and an
-accelerator runs seven of them at once in two minutes; the replica of the notebook's
-textbook DCGAN reproduced its CPU score (7.60 vs 7.64). Samples are saved, then scored
-with the project's classifier like the notebook scores them. With the weights copied
-over, one step of the replica and of notebook 06 give the same losses and gradients to
-6 digits -- and the same R1 gradient only since the notebook's discriminator uses
-``utils.normalization.TwiceDifferentiableBatchNorm``: Keras's batch norm on TensorFlow
-got the R1 gradient up to 14 % wrong, PyTorch's matches finite differences. On a
-2-core CPU (seed 0, ``--order together``, about 160 ms a step) the replica's five sets
-of 5,000 scored 9.02 ± 0.03, Fréchet distance 0.84, where the notebook's Keras run with
-the old batch norm had 8.94 and 1.19 (with the fix: 9.02 and 0.93).
+EMA generator), with switches for the discriminator, the loss and an R1 penalty, for
+comparing variants at equal steps on an accelerator; samples are saved, then scored with
+the project's classifier like the notebook scores them. What it found is recorded in
+``docs/gan-design.md``.
 
 PyTorch is **not** a project dependency: this script needs ``pip install torch`` (and
 is meant for a GPU). Not collected by pytest. Two steps::
 
-    python tests/bench_gan_variants.py train --out runs/gan_variants --name lazy_r1 \\
+    python benchmarks/gan_pytorch_replica.py train --out runs/gan_variants --name lazy_r1 \\
         --discriminator hidden --r1 2 --r1-every 4 --seed 0
-    python tests/bench_gan_variants.py score runs/gan_variants    # TensorFlow side, no torch
+    python benchmarks/gan_pytorch_replica.py score runs/gan_variants    # TensorFlow side, no torch
 
 ``train`` writes ``NAME.npz`` with 2,000 samples of the EMA generator at 25/50/75/100 %
 of the steps (uint8, the fixed noise of seed 1) and, at the end, five more sets of 5,000;
@@ -34,9 +26,8 @@ added to every ``--r1-every``-th discriminator loss (``--r1-mode joint``) or app
 a separate discriminator step on the penalty alone, weighted by ``--r1-every``
 (``--r1-mode separate``, the lazy regularisation of StyleGAN2, as in the notebook).
 ``--order`` updates the generator through the discriminator just updated (``d-then-g``,
-the default, as the PyTorch DCGAN tutorial does, and the order of the notebook's table)
-or takes both gradients from one forward pass (``together``, as notebook 06 does; in
-Keras on a 2-core CPU the two orders scored 8.92 ± 0.04 and 8.94 ± 0.04, one run each).
+the default, as the PyTorch DCGAN tutorial does) or takes both gradients from one forward
+pass (``together``, as notebook 06 does).
 """
 
 from __future__ import annotations

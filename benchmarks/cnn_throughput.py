@@ -1,7 +1,7 @@
 """Benchmark: training throughput of the MNIST CNN with ``fit`` and with the custom
 ``tf.GradientTape`` loop (both in ``tf.function``), and the test accuracy each reaches.
 
-Run with ``make bench`` (or ``python tests/bench_cnn.py --epochs 6``); prints one JSON
+Run with ``make bench`` (or ``python benchmarks/cnn_throughput.py --epochs 6``); prints one JSON
 object. The two methods train side by side, an epoch each in turn, and the median
 throughput over the timed epochs is reported. Not collected by pytest: timings are
 measured, not asserted.

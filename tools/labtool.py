@@ -20,8 +20,8 @@ assignment) stop the tool with the notebook, cell and line. Every generated code
 must parse as Python. Outputs are cleared. The code cell right after a TODO must call a check (``checks.``), so
 that an unfinished lab stops there with a message rather than somewhere later.
 
-Usage: ``python -m utils.labtool`` writes ``labs/``; ``--check`` fails when ``labs/``
-is stale (CI runs it). Introduced in ``notebooks/01_tensors_gradienttape.ipynb``.
+Usage: ``python -m tools.labtool`` writes ``labs/``; ``--check`` fails when ``labs/``
+is stale (CI runs it).
 """
 
 from __future__ import annotations
@@ -38,12 +38,16 @@ from typing import Any
 import nbformat
 
 from utils import ROOT
-from utils.notebooks import canonical_text, canonicalize
+from tools import files
+from tools.notebooks import canonical_text, canonicalize, python_source
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?::\s*(?P<hint>.*?))?\s*$")
 END = re.compile(r"^[ \t]*### END SOLUTION\s*$")
 LINE = re.compile(r"^(?P<code>.*?)\s*### SOLUTION(?::\s*(?P<hint>.*?))?\s*$")
-ANY_MARKER = re.compile(r"###\s*(BEGIN|END)?\s*SOLUTION")
+# Anything that looks like a marker but is not exactly one (``## BEGIN SOLUTION``,
+# ``### begin solution``, ``#BEGIN SOLUTION``, ``#### END SOLUTION`` ...) is refused:
+# a near miss would otherwise copy the solution into the lab silently.
+ANY_MARKER = re.compile(r"#+\s*(BEGIN\s*|END\s*)?SOLUTION", re.IGNORECASE)
 CHECK_CALL = "checks."
 
 LAB_NOTE = (
@@ -127,15 +131,13 @@ def strip_source(source: str, name: str, cell: int, first: int) -> tuple[str, li
             i += 1
             continue
         if ANY_MARKER.search(line):
-            raise LabToolError(f"{_where(name, cell, i + 1)}: unrecognised solution marker: {line.strip()!r}")
+            raise LabToolError(
+                f"{_where(name, cell, i + 1)}: {line.strip()!r} looks like a solution marker but is not one; "
+                f"write exactly `### BEGIN SOLUTION: <hint>`, `### END SOLUTION` or `<code>  ### SOLUTION: <hint>`"
+            )
         out.append(line)
         i += 1
     return "\n".join(out), todos
-
-
-def _parseable(source: str) -> str:
-    """Source with IPython magics and shell escapes commented out, for ``ast.parse``."""
-    return "\n".join("#" + l if l.lstrip().startswith(("%", "!")) else l for l in source.split("\n"))
 
 
 def make_lab(nb: Any, name: str) -> tuple[Any, list[Todo]]:
@@ -144,8 +146,14 @@ def make_lab(nb: Any, name: str) -> tuple[Any, list[Todo]]:
     todos: list[Todo] = []
     code_index = 0
     awaiting_check: int | None = None
-    for cell in lab.cells:
+    for index, cell in enumerate(lab.cells, start=1):
         if cell.cell_type != "code":
+            for number, line in enumerate(cell.source.split("\n"), start=1):
+                if ANY_MARKER.search(line):
+                    raise LabToolError(
+                        f"{name}, {cell.cell_type} cell {index} (counting all cells), line {number}: a solution "
+                        f"marker outside a code cell would be copied into the lab: {line.strip()!r}"
+                    )
             continue
         code_index += 1
         if awaiting_check is not None and CHECK_CALL not in cell.source:
@@ -157,7 +165,7 @@ def make_lab(nb: Any, name: str) -> tuple[Any, list[Todo]]:
         awaiting_check = code_index if found else None
         todos.extend(found)
         try:
-            ast.parse(_parseable(cell.source))
+            ast.parse(python_source(cell.source))
         except SyntaxError as err:
             raise LabToolError(f"{_where(name, code_index, err.lineno or 0)}: the lab cell is not valid Python ({err.msg})") from None
         cell.outputs = []
@@ -199,8 +207,7 @@ def build(notebooks_dir: Path, labs_dir: Path, check: bool = False) -> list[str]
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(path.name)
             if not check:
-                labs_dir.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
+                files.write_text(target, text)
     for extra in sorted(labs_dir.glob("*.ipynb")):
         if extra.name not in expected:
             stale.append(extra.name)
@@ -219,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labtool: {err}", file=sys.stderr)
         return 2
     if args.check and stale:
-        print(f"labs/ is stale for {', '.join(stale)}: run `make labs` (python -m utils.labtool).")
+        print(f"labs/ is stale for {', '.join(stale)}: run `make labs` (python -m tools.labtool).")
         return 1
     print(f"labs/: {'rewrote ' + ', '.join(stale) if stale else 'up to date'}.")
     return 0

@@ -10,26 +10,15 @@ Presets:
 - ``notebook``: the notebook's configuration -- 256 units, dropout, AdamW with warm-up
   and cosine decay, weight decay 0.1, early stopping on the validation tunes.
 
-Run with ``python tests/bench_music.py --preset original`` (its 3,000 steps would take about
-28 minutes on a 2-core CPU, at the 566 ms a step measured here), or with ``--seconds 585``
-to give it at least the notebook's training time (``make bench-music``); prints one JSON
-object. Not collected by pytest: timings are measured, not asserted.
+Run with ``python benchmarks/music.py --preset original`` (``make bench-music`` gives it at
+least the notebook's training time with ``--seconds``); prints one JSON object. Not
+collected by pytest: timings are measured, not asserted.
 
-The switches ``--seq-length``, ``--batch-size``, ``--units``, ``--dropout``,
-``--tune-start-share`` (the share of each batch's windows that start where a tune starts,
-instead of anywhere), ``--repeat-rare N`` (each training tune of a meter under 10 % of the
-corpus put N times into the training text; ``--repeat-rare 3`` scored 80 %, below the
-notebook's 86 %), ``--rare-bodies N`` (the same extra copies, but the loss skips their
-header characters, so they teach the rare bars without making rare meters likelier:
-``--rare-bodies 3`` scored 84 %), ``--recurrent-dropout`` (dropout on the LSTM's state
-between steps; 0.25 scored 84 %), ``--transpose 5 -5`` (every training tune also moved a
-fourth up and down with :func:`utils.abc.transpose`: 83 %), ``--stateful`` (every batch row reads
-whole tunes in order, the LSTM's state carried from step to step, as char-rnn and AWD-LSTM
-train: 84 %) and ``--seed`` change the notebook preset to try what
-might raise the valid-tune rate, e.g. ``python tests/bench_music.py --preset notebook --seconds 720
---tunes 960 --tune-start-share 0.5``; ``failures`` in the output counts the invalid tunes by
-:data:`utils.abc.FAILURE_KINDS`; ``test_bits_per_char_state_carried`` scores the test tunes
-from their start with the state carried, as generation reads them.
+Switches that change the notebook preset (``--seq-length``, ``--batch-size``, ``--units``,
+``--dropout``, ``--tune-start-share``, ``--repeat-rare``, ``--rare-bodies``,
+``--recurrent-dropout``, ``--transpose``, ``--stateful``, ``--seed``) are described in
+``--help``; what each of them did to the valid-tune rate is recorded in ``docs/music.md``.
+``failures`` in the output counts the invalid tunes by :data:`utils.abc.FAILURE_KINDS`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ blank lines, no ``at 0x7f...`` addresses or execution timestamps in outputs.
 
 Usage::
 
-    python -m utils.notebooks run [NOTEBOOK ...]   # execute in place (default: all of notebooks/)
-    python -m utils.notebooks fmt [--check]        # canonicalise notebooks/ and labs/
+    python -m tools.notebooks run [NOTEBOOK ...]   # execute in place (default: all of notebooks/)
+    python -m tools.notebooks fmt [--check]        # canonicalise notebooks/ and labs/
 
 Introduced in ``notebooks/01_tensors_gradienttape.ipynb``.
 """
@@ -24,10 +24,26 @@ from typing import Any
 
 import nbformat
 
+from tools import files
 from utils import ROOT
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def python_source(source: str) -> str:
+    """A code cell's source as plain Python, for ``ast.parse``: IPython magics and shell
+    escapes become ``pass`` at their indentation (so an ``if`` whose body they are still
+    parses).
+
+    >>> print(python_source("if colab:\\n    !pip install x\\n%matplotlib inline\\nx = 1"))
+    if colab:
+        pass
+    pass
+    x = 1
+    """
+    lines = source.split("\n")
+    return "\n".join(l[: len(l) - len(l.lstrip())] + "pass" if l.lstrip().startswith(("%", "!")) else l for l in lines)
 
 
 def canonicalize(nb: Any) -> Any:
@@ -90,7 +106,7 @@ def execute(path: Path, timeout: int = 1800, kernel_name: str = "python3") -> fl
     )
     client.execute()
     seconds = time.perf_counter() - started
-    path.write_text(canonical_text(nb), encoding="utf-8")
+    files.write_text(path, canonical_text(nb))
     return seconds
 
 
@@ -103,7 +119,7 @@ def format_all(paths: list[Path], check: bool = False) -> list[Path]:
         if new != text:
             changed.append(path)
             if not check:
-                path.write_text(new, encoding="utf-8")
+                files.write_text(path, new)
     return changed
 
 
