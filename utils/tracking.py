@@ -26,7 +26,7 @@ own error reporting (Sentry) and SDK usage reporting are switched off before com
 imported, as are its source-code, stdout, git, environment and Keras auto-logging.
 See ``docs/tracking.md``.
 
-Introduced in ``notebooks/01_tensors_gradienttape.ipynb``.
+Introduced in ``notebooks/03_cnn_mnist.ipynb`` (``run.track`` in :mod:`utils.session` calls it).
 """
 
 from __future__ import annotations
