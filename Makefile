@@ -37,7 +37,7 @@ $(STAMP): requirements.txt tests/requirements.txt
 lab: install  ## open JupyterLab on notebooks/ and labs/
 	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_tensors_gradienttape.ipynb
 
-run: install  ## execute every notebook in place (headless; LABS_FAST=1 for the fast mode)
+run: install  ## execute every notebook in place (headless; LABS_FAST=1 writes to runs/fast/ instead)
 	$(BIN)/python -m tools.notebooks run
 	$(BIN)/python -m tools.labtool
 	$(BIN)/python -m tools.results
