@@ -1,8 +1,11 @@
-"""Shared test set-up: quiet TensorFlow, the repository on sys.path.
+"""Shared test set-up: quiet TensorFlow, the repository on sys.path, and notebook kernels
+that draw inline whatever the caller's MPLBACKEND says.
 
-MPLBACKEND is deliberately left alone: notebook kernels started by nbval inherit this
-process's environment and must keep ipykernel's inline backend (headless Matplotlib
-falls back to Agg by itself)."""
+Notebook kernels started by nbval and nbclient inherit this process's environment, and
+ipykernel selects its inline backend only where MPLBACKEND is unset: a caller's
+``MPLBACKEND=Agg`` (common on CI machines) would make every ``plt.show()`` in a notebook
+display nothing and fail nbval. So MPLBACKEND is removed here, and this process itself
+draws with Agg."""
 
 from __future__ import annotations
 
@@ -14,6 +17,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.pop("MPLBACKEND", None)  # before any kernel starts: see the module docstring
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
