@@ -88,8 +88,8 @@ def test_lab_clears_outputs_links_to_itself_and_round_trips():
     assert [c.source for c in filled.cells if c.cell_type == "code"] == ["x = 1", "checks.thing(x)"]
 
 
-def test_committed_labs_are_fresh():
-    assert labtool.build(ROOT / "notebooks", ROOT / "labs", check=True) == []
+def test_committed_labs_are_fresh(committed_root):
+    assert labtool.build(committed_root / "notebooks", committed_root / "labs", check=True) == []
 
 
 def test_editing_a_notebook_makes_labs_stale(tmp_path):
