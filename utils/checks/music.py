@@ -27,6 +27,7 @@ from utils.checks._core import (
     short_error,
     to_array,
 )
+from utils.checks._models import dropout_rates, expect_logits
 from utils.checks._steps import train_step_matches_reference
 
 
@@ -161,56 +162,6 @@ def _forward(model: Any, x: np.ndarray, what: str) -> np.ndarray:
                     what, what="a tensor of logits")
 
 
-def _last_weighted_layer(model: Any) -> Any:
-    layers = [lay for lay in model._flatten_layers(include_self=False) if lay.weights]
-    return layers[-1] if layers else None
-
-
-def _scaled_outputs(model: Any, x: np.ndarray, factor: float) -> np.ndarray | None:
-    """The model's outputs with its last weighted layer's weights multiplied by ``factor``:
-    logits scale with them, an activation after them stays bounded."""
-    last = _last_weighted_layer(model)
-    if last is None:
-        return None
-    saved = last.get_weights()
-    last.set_weights([w * factor for w in saved])
-    try:
-        return np.asarray(model(x, training=False))
-    finally:
-        last.set_weights(saved)
-
-
-def expect_logits(model: Any, x: Any, label: str, fix: str) -> None:
-    """``model``'s outputs must be logits: negative values occur, rows need not sum to 1,
-    and they grow without bound when the output layer's weights grow."""
-    out = np.asarray(model(x, training=False))
-    flat = out.reshape(-1, out.shape[-1])
-    if outputs_probabilities(flat):
-        fail(f"{label} outputs probabilities (each row sums to 1): a softmax ends the model. {fix}")
-    big = _scaled_outputs(model, x, 200.0)
-    big = flat if big is None else big.reshape(-1, out.shape[-1])
-    if np.all(big >= 0):
-        fail(f"{label} outputs are never negative, even with large output weights: an activation such as ReLU "
-             f"(or sigmoid) ends the model, but logits take any sign. {fix}")
-    if np.all(np.abs(big) <= 1.0 + 1e-6):
-        fail(f"{label} outputs stay within [-1, 1] even with large output weights: a tanh (or another bounded "
-             f"activation) ends the model, but logits are unbounded. {fix}")
-
-
-def _dropout_rates(model: Any) -> list[float]:
-    import keras
-
-    rates = []
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Dropout):
-            rates.append(float(layer.rate))
-        for attr in ("dropout", "recurrent_dropout"):
-            value = getattr(layer, attr, None) if hasattr(layer, "cell") else None
-            if isinstance(value, (int, float)) and value > 0:
-                rates.append(float(value))
-    return rates
-
-
 def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     """``build_model(vocab_size, embedding_dim, rnn_units, dropout)`` must return a model
     that maps ``(batch, time)`` ids to ``(batch, time, vocab_size)`` logits, each step
@@ -270,7 +221,7 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     if matches(_forward_training(model, x), _forward_training(model, x), rtol=1e-6, atol=1e-7):
         fail(f"build_model(..., dropout={rate}) gives the same output at every call in training mode: no dropout "
              f"is active. Add the Dropout layers of the table, with their rates taken from the dropout argument.")
-    rates = _dropout_rates(model)
+    rates = dropout_rates(model)
     if rates and not np.isclose(max(rates), rate):
         fail(f"build_model(..., dropout={rate}) uses dropout rates {sorted(set(round(r, 3) for r in rates))}: the "
              f"largest should be the dropout argument itself ({rate}), a rate of dropping, not of keeping.")
