@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST_ARGS := tests utils tools notebooks --doctest-modules --nbval \
-	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
+	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 --durations=30
 
 .PHONY: help install lab run test test-versions bench bench-music seeds labs fmt results check clean
 
