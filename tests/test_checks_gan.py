@@ -17,12 +17,30 @@ bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
 # ---------------------------------------------------------------- models
-def _generator(out_activation="tanh", up=True, channels=1):
+from utils.normalization import TwiceDifferentiableBatchNorm  # noqa: E402
+
+
+def _generator(out_activation="tanh", act=layers.ReLU, norm=layers.BatchNormalization, skip=(), up=True,
+               channels=1, last_kernel=5, norm_at=(0, 1, 2)):
+    """The notebook's generator, with one thing changed per argument."""
     def build(latent_dim):
-        stack = [keras.Input((latent_dim,)), layers.Dense(7 * 7 * 16), layers.ReLU(), layers.Reshape((7, 7, 16))]
+        def block(i):
+            out = []
+            if i in norm_at and norm is not None:
+                out.append(norm())
+            if act is not None:
+                out.append(act())
+            return out
+
+        stack = [keras.Input((latent_dim,)), layers.Dense(7 * 7 * 128, use_bias=False), *block(0),
+                 layers.Reshape((7, 7, 128))]
         if up:
-            stack += [layers.Conv2DTranspose(8, 4, 2, padding="same", activation="relu"),
-                      layers.Conv2DTranspose(channels, 4, 2, padding="same", activation=out_activation)]
+            if 1 not in skip:
+                stack += [layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False), *block(1)]
+            if 2 not in skip:
+                stack += [layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False), *block(2)]
+            if 3 not in skip:
+                stack += [layers.Conv2D(channels, last_kernel, padding="same", activation=out_activation)]
         else:
             stack += [layers.Flatten(), layers.Dense(784 * channels, activation=out_activation),
                       layers.Reshape((28, 28, channels))]
@@ -31,13 +49,19 @@ def _generator(out_activation="tanh", up=True, channels=1):
     return build
 
 
-def _upsampling_generator(latent_dim):
-    return keras.Sequential([keras.Input((latent_dim,)), layers.Dense(7 * 7 * 8), layers.Reshape((7, 7, 8)),
-                             layers.UpSampling2D(), layers.Conv2D(8, 3, padding="same", activation="relu"),
-                             layers.UpSampling2D(), layers.Conv2D(1, 3, padding="same", activation="tanh")])
+def _functional_generator(latent_dim):
+    """Written differently: the functional API, activations as strings, biases kept."""
+    z = keras.Input((latent_dim,))
+    h = layers.Activation("relu")(layers.BatchNormalization()(layers.Dense(7 * 7 * 128)(z)))
+    h = layers.Reshape((7, 7, 128))(h)
+    h = layers.Activation("relu")(layers.BatchNormalization()(layers.Conv2DTranspose(64, (4, 4), (2, 2), "same")(h)))
+    h = layers.ReLU()(layers.BatchNormalization()(layers.Conv2DTranspose(32, 4, 2, "same")(h)))
+    return keras.Model(z, layers.Conv2D(1, 5, padding="same")(layers.Activation("tanh")(h)) if False else
+                       layers.Activation("tanh")(layers.Conv2D(1, 5, padding="same")(h)))
 
 
-@pytest.mark.parametrize("build", [_generator(), _upsampling_generator])
+@pytest.mark.parametrize("build", [_generator(), _functional_generator,
+                                   _generator(norm=TwiceDifferentiableBatchNorm)])
 def test_generator_accepts(build, capsys):
     gan.generator_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -48,33 +72,72 @@ def test_generator_accepts(build, capsys):
     [
         (_generator(out_activation="sigmoid"), "never negative"),
         (_generator(out_activation=None), "end with activation='tanh'"),
-        (_generator(up=False), "No Conv2DTranspose"),
-        (_generator(channels=3), "one channel"),
+        (_generator(out_activation="relu"), "end with activation='tanh'"),
+        (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(784, activation="tanh"), layers.Reshape((28, 28, 1))]),
+         "No Conv2DTranspose"),
+        (_generator(channels=3), "to 1 channel"),
+        (_generator(skip=(3,)), "(16, 28, 28, 32)"),
+        (_generator(skip=(2,)), "(16, 14, 14, 1)"),
         (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(7 * 7 * 4), layers.Reshape((7, 7, 4)),
-                                     layers.Conv2DTranspose(1, 4, 2, padding="same", activation="tanh")]), "(16, 28, 28, 1)"),
+                                     layers.Conv2DTranspose(1, 4, 2, padding="same", activation="tanh")]), "(16, 14, 14, 1)"),
         (lambda d: keras.Sequential([keras.Input((d,)), layers.Lambda(lambda z: 0 * z[:, :1]), layers.Dense(7 * 7 * 4),
                                      layers.Reshape((7, 7, 4)), layers.Conv2DTranspose(1, 4, 4, padding="same", activation="tanh")]),
          "same image"),
+        # a missing hidden layer, the wrong widths or kernels
+        (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(7 * 7 * 128), layers.BatchNormalization(), layers.ReLU(),
+                                     layers.Reshape((7, 7, 128)),
+                                     layers.Conv2DTranspose(64, 4, 2, padding="same"), layers.BatchNormalization(), layers.ReLU(),
+                                     layers.Conv2DTranspose(1, 4, 2, padding="same", activation="tanh")]),
+         "the TODO asks for 4"),
+        (_generator(last_kernel=3), "expected Conv2D(1, 5x5, strides=1)"),
+        # batch norm and ReLU
+        (_generator(norm=None), "No batch norm after the generator's Dense(6272)"),
+        (_generator(norm_at=(0, 2)), "No batch norm after the generator's Conv2DTranspose(64"),
+        (_generator(act=None), "No nonlinearity"),
+        (_generator(act=lambda: layers.LeakyReLU(0.2)), "asks for ReLU"),
+        (_generator(act=lambda: layers.Activation("tanh")), "asks for ReLU"),
+        (_generator(norm=lambda: layers.BatchNormalization(trainable=False)), "batch norm has no effect"),
     ],
 )
 def test_generator_rejects(build, fragment, rejects):
     rejects(gan.generator_model, build, fragment=fragment)
 
 
-def _discriminator(final=None, conv=True):
+def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDifferentiableBatchNorm, hidden=True,
+                   conv=True, after=None, norm_at=(1, 2), first_norm=False):
+    """The notebook's discriminator, with one thing changed per argument."""
     def build():
+        def block(i):
+            out = [norm()] if (i in norm_at and norm is not None) or (i == 0 and first_norm) else []
+            return out + ([act()] if act is not None else [])
+
         stack = [keras.Input((28, 28, 1))]
         if conv:
-            stack += [layers.Conv2D(8, 4, 2, padding="same"), layers.LeakyReLU(0.2)]
-        stack += [layers.Flatten(), layers.Dense(1, activation=final)]
+            stack += [layers.Conv2D(64, 4, strides=2, padding="same"), *block(0),
+                      layers.Conv2D(128, 4, strides=2, padding="same", use_bias=False), *block(1)]
+        stack += [layers.Flatten()]
+        if hidden:
+            stack += [layers.Dense(256, use_bias=False), *block(2)]
+        stack += [layers.Dense(1, activation=final)]
+        if after is not None:
+            stack += [after]
         return keras.Sequential(stack)
 
     return build
 
 
-@pytest.mark.parametrize("build", [_discriminator(), lambda: keras.Sequential(
-    [keras.Input((28, 28, 1)), layers.Conv2D(8, 3, 2), layers.LeakyReLU(0.2), layers.Dropout(0.3),
-     layers.GlobalAveragePooling2D(), layers.Dense(1)])])
+def _functional_discriminator():
+    x = keras.Input((28, 28, 1))
+    h = layers.Conv2D(64, (4, 4), strides=(2, 2), padding="same", activation="leaky_relu")(x)
+    h = layers.Conv2D(128, 4, strides=2, padding="same")(h)
+    h = layers.LeakyReLU(negative_slope=0.2)(TwiceDifferentiableBatchNorm()(h))
+    h = layers.Dense(256)(layers.Flatten()(h))
+    h = layers.Activation("leaky_relu")(TwiceDifferentiableBatchNorm()(h))
+    return keras.Model(x, layers.Dense(1)(h))
+
+
+@pytest.mark.parametrize("build", [_discriminator(), _functional_discriminator,
+                                   _discriminator(first_norm=True)])
 def test_discriminator_accepts(build, capsys):
     gan.discriminator_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -84,12 +147,23 @@ def test_discriminator_accepts(build, capsys):
     "build, fragment",
     [
         (_discriminator(final="sigmoid"), "ends in a sigmoid"),
-        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Flatten(), layers.Dense(1),
-                                   layers.Activation("sigmoid")]), "ends in a sigmoid"),
-        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Flatten(), layers.Dense(1),
-                                   layers.Lambda(lambda t: 1 / (1 + keras.ops.exp(-t)))]), "probabilities"),
+        (_discriminator(after=layers.Activation("sigmoid")), "ends in a sigmoid"),
+        (_discriminator(after=layers.Lambda(lambda t: 1 / (1 + keras.ops.exp(-t)))), "ends in a sigmoid"),
+        # any nonlinearity on the logits
+        (_discriminator(final="relu"), "goes through relu"),
+        (_discriminator(final="tanh"), "goes through tanh"),
+        (_discriminator(after=layers.Softmax()), "goes through softmax"),
         (_discriminator(conv=False), "No Conv2D"),
         (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Dense(1)]), "Flatten"),
+        # the hidden layer, LeakyReLU, the twice-differentiable batch norm
+        (_discriminator(hidden=False), "the TODO asks for 4"),
+        (_discriminator(act=layers.ReLU), "LeakyReLU(0.2)"),
+        (_discriminator(act=layers.LeakyReLU), "keras.layers.LeakyReLU's default is 0.3"),
+        (_discriminator(act=None), "No nonlinearity"),
+        (_discriminator(norm=layers.BatchNormalization), "drops the second-derivative terms"),
+        (_discriminator(norm=None), "No batch norm after the discriminator's Conv2D(128"),
+        (_discriminator(norm_at=(1,)), "No batch norm after the discriminator's Dense(256)"),
+        (_discriminator(norm=lambda: TwiceDifferentiableBatchNorm(trainable=False)), "batch norm has no effect"),
     ],
 )
 def test_discriminator_rejects(build, fragment, rejects):
