@@ -56,8 +56,7 @@ def _functional_generator(latent_dim):
     h = layers.Reshape((7, 7, 128))(h)
     h = layers.Activation("relu")(layers.BatchNormalization()(layers.Conv2DTranspose(64, (4, 4), (2, 2), "same")(h)))
     h = layers.ReLU()(layers.BatchNormalization()(layers.Conv2DTranspose(32, 4, 2, "same")(h)))
-    return keras.Model(z, layers.Conv2D(1, 5, padding="same")(layers.Activation("tanh")(h)) if False else
-                       layers.Activation("tanh")(layers.Conv2D(1, 5, padding="same")(h)))
+    return keras.Model(z, layers.Activation("tanh")(layers.Conv2D(1, 5, padding="same")(h)))
 
 
 @pytest.mark.parametrize("build", [_generator(), _functional_generator,
@@ -250,11 +249,12 @@ def test_generator_loss_rejects(fn, fragment, rejects):
 
 
 # ---------------------------------------------------------------- train step
-def _gan_class(body):
+def _gan_class(body, report="tracker"):
     class GAN(keras.Model):
         def __init__(self, generator, discriminator, latent_dim, **kwargs):
             super().__init__(**kwargs)
             self.generator, self.discriminator, self.latent_dim = generator, discriminator, latent_dim
+            self.seed_generator = keras.random.SeedGenerator(42)
             self.d_tracker = keras.metrics.Mean(name="d_loss")
             self.g_tracker = keras.metrics.Mean(name="g_loss")
 
@@ -267,24 +267,31 @@ def _gan_class(body):
             return [self.d_tracker, self.g_tracker]
 
         def sample_latent(self, n):
-            return tf.random.normal((n, self.latent_dim))
+            return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
 
         def train_step(self, real):
             d_loss, g_loss_value = body(self, real)
-            self.d_tracker.update_state(d_loss)
-            self.g_tracker.update_state(g_loss_value)
+            if report == "swapped":
+                self.d_tracker.update_state(g_loss_value)
+                self.g_tracker.update_state(d_loss)
+            elif report != "untracked":
+                self.d_tracker.update_state(d_loss)
+                self.g_tracker.update_state(g_loss_value)
+            if report == "step":
+                return {"d_loss": d_loss, "g_loss": g_loss_value}
             return {m.name: m.result() for m in self.metrics}
 
     return GAN
 
 
 def together(self, real, d_fn=d_loss_sum, swap=False, d_vars=None, g_vars=None, training=True, leak=False,
-             apply_d=True, apply_g=True):
-    z = self.sample_latent(tf.shape(real)[0])
+             apply_d=True, apply_g=True, noise=None, d_training="same"):
+    z = (noise or (lambda s, n: s.sample_latent(n)))(self, tf.shape(real)[0])
+    d_training = training if d_training == "same" else d_training
     with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
         fake = self.generator(z, training=training)
-        real_logits = self.discriminator(real, training=training)
-        fake_logits = self.discriminator(fake, training=training)
+        real_logits = self.discriminator(real, training=d_training)
+        fake_logits = self.discriminator(fake, training=d_training)
         d_loss = d_fn(fake_logits, real_logits) if swap else d_fn(real_logits, fake_logits)
         g = g_loss(fake_logits)
         d_objective = d_loss + g if leak else d_loss
@@ -327,9 +334,48 @@ def one_tape_for_both(self, real):
     return d_loss, g
 
 
-@pytest.mark.parametrize("body", [together, sequential])
+def sequential_same_noise(self, real):
+    """Discriminator first, then the generator through the updated discriminator, one draw of noise."""
+    z = tf.random.normal((tf.shape(real)[0], self.latent_dim))
+    with tf.GradientTape() as tape:
+        d_loss = d_loss_sum(self.discriminator(real, training=True),
+                            self.discriminator(self.generator(z, training=True), training=True))
+    d_vars = self.discriminator.trainable_variables
+    self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+    with tf.GradientTape() as tape:
+        g = g_loss(self.discriminator(self.generator(z, training=True), training=True))
+    g_vars = self.generator.trainable_variables
+    self.g_optimizer.apply_gradients(zip(tape.gradient(g, g_vars), g_vars))
+    return d_loss, g
+
+
+def generator_first(self, real):
+    n = tf.shape(real)[0]
+    with tf.GradientTape() as tape:
+        g = g_loss(self.discriminator(self.generator(self.sample_latent(n), training=True), training=True))
+    self.g_optimizer.apply_gradients(zip(tape.gradient(g, self.generator.trainable_weights),
+                                         self.generator.trainable_weights))
+    with tf.GradientTape() as tape:
+        fake = self.generator(self.sample_latent(n), training=True)
+        d_loss = d_loss_sum(self.discriminator(real, training=True), self.discriminator(fake, training=True))
+    self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, self.discriminator.trainable_weights),
+                                         self.discriminator.trainable_weights))
+    return d_loss, g
+
+
+@pytest.mark.parametrize("body", [
+    together, sequential, sequential_same_noise, generator_first,
+    # the noise drawn without the helper (the issue's wrongly rejected variant), or with keras.random
+    lambda s, r: together(s, r, noise=lambda m, n: tf.random.normal((n, m.latent_dim))),
+    lambda s, r: together(s, r, noise=lambda m, n: keras.random.normal((n, m.latent_dim), seed=m.seed_generator)),
+])
 def test_train_step_accepts(body, capsys):
     gan.train_step(_gan_class(body), d_loss_sum, g_loss)
+    assert "[ok]" in capsys.readouterr().out
+
+
+def test_train_step_accepts_step_values_as_metrics(capsys):
+    gan.train_step(_gan_class(together, report="step"), d_loss_sum, g_loss)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -351,10 +397,39 @@ def test_train_step_accepts_smoothed_loss(capsys):
         (lambda s, r: together(s, r, apply_g=False), "generator's weights never change"),
         (lambda s, r: together(s, r, g_vars=lambda m: m.generator.trainable_variables[:2]), "never changed"),
         (lambda s, r: together(s, r, training=False), "training=True"),
+        (lambda s, r: together(s, r, d_training=False), "discriminator is called without training=True"),
+        (lambda s, r: together(s, r, d_training=None), "discriminator is called without training=True"),
+        (lambda s, r: together(s, r, training=None, d_training=True), "generator is called without training=True"),
+        # noise: a fixed stateless seed, one vector for the whole batch, a hard-coded batch, not N(0, 1)
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.random.stateless_normal((n, m.latent_dim), seed=[1, 2])),
+         "same noise at every step"),
+        (lambda s, r: together(s, r, noise=lambda m, n: keras.random.normal((n, m.latent_dim), seed=7)),
+         "same noise at every step"),
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.tile(tf.random.normal((1, m.latent_dim)), [n, 1])),
+         "same noise vector"),
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.random.normal((64, m.latent_dim))),
+         "the generator received an input of shape (64, 6), expected (16, 6)"),
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.random.uniform((n, m.latent_dim))), "standard normal"),
     ],
 )
 def test_train_step_rejects(body, fragment, rejects):
     rejects(gan.train_step, _gan_class(body), d_loss_sum, g_loss, fragment=fragment)
+
+
+@pytest.mark.parametrize("report, fragment", [("swapped", "trackers are swapped"), ("untracked", "never updated")])
+def test_train_step_rejects_trackers(report, fragment, rejects):
+    rejects(gan.train_step, _gan_class(together, report=report), d_loss_sum, g_loss, fragment=fragment)
+
+
+def test_train_step_blames_the_network_it_names(rejects):
+    """A discriminator-side mistake names a discriminator weight (it once named a generator's)."""
+    message = rejects(gan.train_step, _gan_class(lambda s, r: together(s, r, leak=True)), d_loss_sum, g_loss,
+                      fragment="discriminator's weights differ")
+    assert "(discriminator's " in message, message
+    message = rejects(gan.train_step, _gan_class(lambda s, r: together(s, r, g_vars=lambda m: m.generator.trainable_variables,
+                                                                        d_fn=d_loss_sum)), d_loss_sum,
+                      lambda f: 2.0 * g_loss(f), fragment="generator's weights differ")
+    assert "(generator's " in message, message
 
 
 def test_train_step_unfilled_is_todo():

@@ -297,10 +297,11 @@ class CallLog:
         return any(flag is not True and not (hasattr(flag, "numpy") and bool(flag.numpy())) for flag in self.flags)
 
 
-def probe_layer(name: str = "probe") -> Any:
+def probe_layer(name: str = "probe", what: str = "the network") -> Any:
     """A pass-through Keras layer; once its ``log`` attribute is set to a :class:`CallLog`
     (after the model is built), every call is recorded there. Cloneable (a clone records
-    nothing), so models built with it can be copied with ``keras.models.clone_model``."""
+    nothing), so models built with it can be copied with ``keras.models.clone_model``.
+    ``what`` names the network in the error raised for an input of the wrong shape."""
     import keras
     import tensorflow as tf
 
@@ -317,7 +318,7 @@ def probe_layer(name: str = "probe") -> Any:
             if log.shape is not None:
                 got = tuple(x.shape)
                 if len(got) != len(log.shape) or any(g is not None and g != w for g, w in zip(got, log.shape)):
-                    raise ValueError(f"{self.name} received a tensor of shape {got}, expected {log.shape}")
+                    raise ValueError(f"{what} received an input of shape {got}, expected {log.shape}")
                 slot = tf.minimum(log.count, log.slots - 1)
                 log.inputs[slot].assign(tf.cast(x, log.inputs.dtype))
                 log.count.assign_add(1)

@@ -435,12 +435,12 @@ def _tiny_pair(seed: int | None) -> tuple[Any, Any]:
     if seed is not None:
         keras.utils.set_random_seed(seed)
     generator = keras.Sequential(
-        [keras.Input((_LATENT,)), probe_layer("generator_probe"), layers.Dense(8), layers.BatchNormalization(),
+        [keras.Input((_LATENT,)), probe_layer("generator_probe", "the generator"), layers.Dense(8), layers.BatchNormalization(),
          layers.ReLU(), _fixed_dropout(0.25, 1), layers.Dense(16, activation="tanh"), layers.Reshape(_SMALL)],
         name="tiny_generator",
     )
     discriminator = keras.Sequential(
-        [keras.Input(_SMALL), probe_layer("discriminator_probe"), layers.Flatten(), layers.Dense(8),
+        [keras.Input(_SMALL), probe_layer("discriminator_probe", "the discriminator"), layers.Flatten(), layers.Dense(8),
          TwiceDifferentiableBatchNorm(), layers.LeakyReLU(0.2), _fixed_dropout(0.25, 2), layers.Dense(1)],
         name="tiny_discriminator",
     )

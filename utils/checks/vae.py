@@ -262,14 +262,14 @@ def _tiny_vae_parts(seed: int) -> tuple[Any, Any]:
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((8, 8, 1))
-    h = layers.Flatten()(probe_layer("encoder_probe")(inputs))
+    h = layers.Flatten()(probe_layer("encoder_probe", "the encoder")(inputs))
     h = layers.Activation("tanh")(layers.BatchNormalization()(layers.Dense(12)(h)))
     mean = layers.Dense(_LATENT, name="mean")(h)
     log_var = layers.Dense(_LATENT, kernel_initializer=keras.initializers.RandomNormal(stddev=0.1, seed=seed),
                            bias_initializer=keras.initializers.Constant(-1.0), name="log_var")(h)
     encoder = keras.Model(inputs, [mean, log_var], name="tiny_encoder")
     decoder = keras.Sequential(
-        [keras.Input((_LATENT,)), probe_layer("decoder_probe"), layers.Dense(16), layers.BatchNormalization(),
+        [keras.Input((_LATENT,)), probe_layer("decoder_probe", "the decoder"), layers.Dense(16), layers.BatchNormalization(),
          layers.ReLU(), layers.Dense(64), layers.Reshape((8, 8, 1))],
         name="tiny_decoder",
     )
