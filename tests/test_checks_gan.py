@@ -1,8 +1,11 @@
-"""Checks of notebook 06 accept correct variants (sum or mean of the two discriminator
-terms, one-sided label smoothing, either update order in the step) and reject the
-classic mistakes: real/fake labels swapped, a generator trained toward "fake",
-probabilities given to from-logits losses, a discriminator updated with the
-generator's gradients."""
+"""Checks of notebook 06 accept correct variants (the networks written with either API,
+sum or mean of the two discriminator terms, one-sided label smoothing, every update order
+in the step, noise drawn with or without the notebook's helper) and reject the classic
+mistakes: a missing hidden layer or batch norm, Keras's batch norm where the
+twice-differentiable one is asked, ReLU where LeakyReLU(0.2) is asked, any nonlinearity
+on the logits, real/fake labels swapped, a generator trained toward "fake", probabilities
+given to from-logits losses, a discriminator updated with the generator's gradients,
+networks stepped outside training mode, noise from a fixed seed, trackers swapped."""
 
 from __future__ import annotations
 
@@ -12,14 +15,12 @@ import tensorflow as tf
 from keras import layers
 
 from utils.checks import TodoNotDone, gan
+from utils.normalization import TwiceDifferentiableBatchNorm
 
 bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
 # ---------------------------------------------------------------- models
-from utils.normalization import TwiceDifferentiableBatchNorm  # noqa: E402
-
-
 def _generator(out_activation="tanh", act=layers.ReLU, norm=layers.BatchNormalization, skip=(), up=True,
                channels=1, last_kernel=5, norm_at=(0, 1, 2)):
     """The notebook's generator, with one thing changed per argument."""

@@ -1,7 +1,10 @@
-"""Checks of notebook 05 accept correct variants of each TODO and reject the classic
-mistakes: a KL with the wrong sign or on the wrong scale, sigma where log sigma^2 is
-meant, sampling that ignores the variance or blocks the gradient, reconstruction
-averaged over pixels while the KL is summed, beta ignored, gradients not applied."""
+"""Checks of notebook 05 accept correct variants of each TODO (sampling written with tf or
+keras.random, inline or through the layer) and reject the classic mistakes: a KL with the
+wrong sign or on the wrong scale, sigma where log sigma^2 is meant, sampling that ignores
+the variance, blocks the gradient or repeats its draws (a fixed seed, NumPy noise frozen
+by tf.function), reconstruction averaged over pixels while the KL is summed, beta
+ignored, a train step that decodes the mean, runs outside training mode, does not apply
+the gradients, or swaps its trackers."""
 
 from __future__ import annotations
 

@@ -294,7 +294,15 @@ class CallLog:
 
     def not_training(self) -> bool:
         """Whether some call ran without ``training=True``."""
-        return any(flag is not True and not (hasattr(flag, "numpy") and bool(flag.numpy())) for flag in self.flags)
+        def training(flag: Any) -> bool:
+            if isinstance(flag, (bool, type(None))):
+                return bool(flag)
+            try:
+                return bool(np.asarray(flag))
+            except Exception:  # noqa: BLE001 - a symbolic flag inside a tf.function: cannot tell, do not blame
+                return True
+
+        return not all(training(flag) for flag in self.flags)
 
 
 def probe_layer(name: str = "probe", what: str = "the network") -> Any:

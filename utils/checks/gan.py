@@ -108,7 +108,7 @@ def _nonlinearity(layer: Any, followers: list[Any]) -> str:
         if isinstance(follower, acts):
             try:
                 out = follower(out)
-            except Exception:  # noqa: BLE001 - a Lambda that is not elementwise: not an activation
+            except Exception:  # noqa: BLE001, S112 - a Lambda that is not elementwise: not an activation
                 continue
     y, x = np.asarray(out)[0], _PROBE_VALUES
     if y.shape != x.shape:
@@ -602,15 +602,14 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         for i, was_moved in enumerate(moved):
             if not was_moved:
                 fail(f"The {names[i]} never changed: apply gradients to all of its network's trainable variables.")
-        assert plans is not None
         best = None
-        for plan in ([best_plan] if best_plan else []) + plans:  # the order that matched so far first
+        for plan in ([best_plan] if best_plan else []) + (plans or []):  # the order that matched so far first
             if all(_close(a, b) for a, b in zip(now, reference(plan).weights())):
                 best, best_plan = reference(plan), plan
                 break
         if best is not None:
             continue
-        references = [reference(plan) for plan in plans]
+        references = [reference(plan) for plan in plans or []]
         d_match = [r for r in references if all(_close(a, b) for a, b in zip(now[n_g:], r.weights()[n_g:]))]
         if not d_match:
             wrong = [i for i in range(n_g, len(now)) if not _close(now[i], references[0].weights()[i])]
@@ -623,12 +622,14 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
             fail(f"After step {step_number} the discriminator's weights differ from a reference step "
                  f"({names[wrong[0]] if wrong else names[n_g]}): update it with the gradients of discriminator_loss "
                  f"only (not the generator loss's gradients), taken with respect to "
-                 f"self.discriminator.trainable_variables.")
+                 f"self.discriminator.trainable_variables, and score the real and the fake images in two separate "
+                 f"calls of the discriminator (with batch norm, one call on both at once normalises them together).")
         wrong = [i for i in range(n_g) if not _close(now[i], d_match[0].weights()[i])]
         fail(f"After step {step_number} the generator's weights differ from a reference step "
              f"({names[wrong[0]] if wrong else names[0]}): update it with the gradients of "
              f"generator_loss(discriminator(fakes)) with respect to self.generator.trainable_variables.")
-    assert best is not None
+    if best is None:  # unreachable: each step either matched a reference or failed above
+        fail("train_step could not be compared with a reference step.")
     if not isinstance(result, dict) or not {"d_loss", "g_loss"} <= set(result):
         got = sorted(result) if isinstance(result, dict) else kind(result)
         fail(f"gan.train_step returned {got}; return a dict with 'd_loss' and 'g_loss' "

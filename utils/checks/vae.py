@@ -122,10 +122,10 @@ def kl_term(kl_divergence: Callable[[Any, Any], Any]) -> None:
     want = _kl_reference(mean, log_var)
     label = "kl_divergence(mean, log_var)"
     got = to_array(call(kl_divergence, tf.constant(mean), tf.constant(log_var), what=label), label)
-    if got.shape == ():
-        if np.isclose(float(got), want.mean(), rtol=1e-4) or np.isclose(float(got), want.sum(), rtol=1e-4):
-            fail(f"{label} returns one number for the whole batch; return one KL per example (shape "
-                 f"(batch,)): sum over the latent axis only, axis=-1. The loss averages over the batch later.")
+    if got.shape == () and (np.isclose(float(got), want.mean(), rtol=1e-4)
+                            or np.isclose(float(got), want.sum(), rtol=1e-4)):
+        fail(f"{label} returns one number for the whole batch; return one KL per example (shape "
+             f"(batch,)): sum over the latent axis only, axis=-1. The loss averages over the batch later.")
     if got.shape == (mean.shape[1],):
         fail(f"{label} has shape {got.shape}, one value per latent dimension: it is summed over the batch axis "
              f"(axis 0). Sum over the latent axis instead (axis=-1), one KL per example.")
