@@ -1,7 +1,9 @@
-"""Checks of notebook 03 accept any consistent, reasonable answer and reject the
-classic mistakes: softmax with from_logits=True (and the reverse), a regression loss,
-raw pixels, a step that never applies gradients or applies them to the wrong
-variables, a model with the wrong output size."""
+"""Checks of notebook 03 accept correct answers written differently and reject the
+classic mistakes: float16/float64 or rounded or shifted images, an activation on the
+logits, missing or inert dropout, batch norm or hidden layer, softmax with
+from_logits=True (and the reverse), a regression loss, a learning-rate schedule dropped
+by the string 'adam', an accuracy metric that does not fit integer labels, a step in
+inference mode or that never applies gradients or applies them to the wrong variables."""
 
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from utils.checks import TodoNotDone
     "normalize",
     [
         lambda a: (a.astype("float32") / 255)[..., None],
-        lambda a: np.expand_dims((a / 255.0).astype("float64"), -1),
-        lambda a: ((a.astype("float32") / 255 - 0.1307) / 0.3081)[..., None],
+        lambda a: np.expand_dims((a / 255.0).astype("float32"), -1),
         lambda a: tf.cast(a, tf.float32)[..., tf.newaxis] / 255.0,
+        lambda a: a.reshape(-1, 28, 28, 1).astype(np.float32) * np.float32(1 / 255),
+        lambda a: np.divide(a[..., None], 255, dtype=np.float32),
     ],
 )
 def test_normalized_accepts(normalize, capsys):
@@ -35,11 +38,22 @@ def test_normalized_accepts(normalize, capsys):
     "normalize, fragment",
     [
         (lambda a: a[..., None], "dtype uint8"),
+        (lambda a: (a[..., None] // 255), "dtype uint8"),
         (lambda a: a[..., None].astype("float32"), "not normalised"),
         (lambda a: a.astype("float32") / 255, "channel axis"),
-        (lambda a: np.zeros((len(a), 28, 28, 1), "float32"), "constant"),
-        (lambda a: (a.astype("float32") / 255)[..., None][::-1].copy() * 0 + np.random.rand(len(a), 28, 28, 1), "order"),
+        (lambda a: (a.astype("float16") / 255)[..., None], "float16"),
+        (lambda a: np.expand_dims(a / 255.0, -1), "float64"),
+        (lambda a: np.zeros((len(a), 28, 28, 1), "float32"), "different values"),
+        (lambda a: (a.astype("float32") // 255)[..., None], "different values"),
+        (lambda a: ((a // 16).astype("float32") / 15)[..., None], "different values"),
+        (lambda a: np.random.rand(len(a), 28, 28, 1).astype("float32"), "scaled one way"),
+        (lambda a: (1 - a.astype("float32") / 255)[..., None], "scaled one way"),
+        (lambda a: np.transpose(a.astype("float32") / 255, (0, 2, 1))[..., None], "scaled one way"),
         (lambda a: (a.astype("float32") / 255).reshape(len(a), 784), "expected (512, 28, 28, 1)"),
+        (lambda a: ((a.astype("float32") / 255 - 0.1307) / 0.3081)[..., None], "pixel 0 to -0.4242"),
+        (lambda a: (a.astype("float32") / 256)[..., None], "pixel 255 to 0.9961"),
+        (lambda a: (a.astype("float32") / 127.5 - 1)[..., None], "without shifting"),
+        (lambda a: list((a.astype("float32") / 255)[..., None]), "Python list"),
     ],
 )
 def test_normalized_rejects(normalize, fragment, rejects):
@@ -57,24 +71,37 @@ def test_normalized_unfilled():
 # --- models -------------------------------------------------------------------------
 
 
-def mlp(*, softmax=False, hidden_activation="relu", out=10, conv=False, flatten=True):
+def mlp(*, activation=None, hidden_activation="relu", out=10, conv=False, flatten=True, dropout=0.2,
+        dropout_last=False, hidden=True, softmax=False):
     def build():
         stack = [keras.Input((28, 28, 1))]
         if conv:
             stack.append(layers.Conv2D(8, 3))
         if flatten:
             stack.append(layers.Flatten())
-        stack += [layers.Dense(32, activation=hidden_activation), layers.Dense(out, activation="softmax" if softmax else None)]
+        if hidden:
+            stack.append(layers.Dense(32, activation=hidden_activation))
+        if dropout is not None and not dropout_last:
+            stack.append(layers.Dropout(dropout))
+        stack.append(layers.Dense(out, activation="softmax" if softmax else activation))
+        if dropout_last:
+            stack.append(layers.Dropout(dropout))
         return keras.Sequential(stack)
 
     return build
 
 
-def convnet(*, softmax=False, out=10, flatten=True):
+def convnet(*, activation=None, out=10, flatten=True, norm=True, momentum=0.9, hidden=True, dropout=0.25,
+            relu=True, softmax=False):
     def build():
-        stack = [keras.Input((28, 28, 1)), layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D()]
+        stack = [keras.Input((28, 28, 1)), layers.Conv2D(8, 3, use_bias=not norm)]
+        stack += [layers.BatchNormalization(momentum=momentum)] if norm else []
+        stack += [layers.ReLU()] if relu else []
+        stack += [layers.MaxPooling2D()]
         stack += [layers.Flatten()] if flatten else []
-        stack += [layers.Dense(out, activation="softmax" if softmax else None)]
+        stack += [layers.Dense(16, activation="relu" if relu else None)] if hidden else []
+        stack += [layers.Dropout(dropout)] if dropout is not None else []
+        stack += [layers.Dense(out, activation="softmax" if softmax else activation)]
         return keras.Sequential(stack)
 
     return build
@@ -82,14 +109,49 @@ def convnet(*, softmax=False, out=10, flatten=True):
 
 def functional_convnet():
     inputs = keras.Input((28, 28, 1))
-    h = layers.Conv2D(8, 3, strides=2, padding="same")(inputs)
-    h = layers.BatchNormalization()(h)
-    h = layers.ReLU()(h)
+    h = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(inputs)
+    h = layers.BatchNormalization(momentum=0.9)(h)
+    h = layers.Activation("relu")(h)
     h = layers.GlobalAveragePooling2D()(h)
+    h = layers.Dense(16, activation="relu")(h)
+    h = layers.Dropout(0.3)(h)
     return keras.Model(inputs, layers.Dense(10)(h))
 
 
-@pytest.mark.parametrize("build", [mlp(), mlp(softmax=True), mlp(hidden_activation="gelu")])
+class SubclassedCNN(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = layers.Conv2D(8, 3, activation="relu")
+        self.norm = layers.BatchNormalization(momentum=0.8)
+        self.pool = layers.MaxPooling2D()
+        self.flatten = layers.Flatten()
+        self.hidden = layers.Dense(16, activation="relu")
+        self.drop = layers.Dropout(0.25)
+        self.head = layers.Dense(10)
+
+    def call(self, x, training=False):
+        h = self.pool(self.norm(self.conv(x), training=training))
+        return self.head(self.drop(self.hidden(self.flatten(h)), training=training))
+
+
+def unused_norm_cnn():
+    inputs = keras.Input((28, 28, 1))
+    h = layers.Conv2D(8, 3, activation="relu")(inputs)
+    layers.BatchNormalization(momentum=0.9)(h)  # built, never used
+    h = layers.Flatten()(layers.MaxPooling2D()(h))
+    h = layers.Dropout(0.25)(layers.Dense(16, activation="relu")(h))
+    model = keras.Model(inputs, layers.Dense(10)(h))
+    model.stray = layers.BatchNormalization(momentum=0.9)
+    model.stray.build((None, 8))
+    return model
+
+
+@pytest.mark.parametrize(
+    "build",
+    [mlp(), mlp(hidden_activation="gelu"), mlp(dropout=0.25),
+     lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Reshape((784,)), layers.Dense(64),
+                               layers.Activation("relu"), layers.Dropout(0.2), layers.Dense(10)])],
+)
 def test_baseline_accepts(build, capsys):
     cnn.baseline_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -100,10 +162,20 @@ def test_baseline_accepts(build, capsys):
     [
         (mlp(out=1), "expected (4, 10)"),
         (mlp(hidden_activation=None), "linear"),
+        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(64),
+                                   layers.Activation("linear"), layers.Dropout(0.2), layers.Dense(10)]), "linear"),
         (mlp(conv=True), "fully connected"),
         (mlp(flatten=False), "Flatten"),
-        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dense(10)]), "hidden Dense"),
+        (mlp(hidden=False), "hidden Dense"),
         (lambda: keras.Sequential([keras.Input((784,)), layers.Dense(32, "relu"), layers.Dense(10)]), "(28, 28, 1)"),
+        (mlp(softmax=True), "probabilities"),
+        (mlp(activation="relu"), "never negative"),
+        (mlp(activation="sigmoid"), "never negative"),
+        (mlp(activation="tanh"), "within [-1, 1]"),
+        (mlp(dropout=None), "no active dropout"),
+        (mlp(dropout=0.0), "no active dropout"),
+        (mlp(dropout=0.8), "rate of 0.2"),
+        (mlp(dropout_last=True), "after the output layer"),
     ],
 )
 def test_baseline_rejects(build, fragment, rejects):
@@ -111,7 +183,8 @@ def test_baseline_rejects(build, fragment, rejects):
     assert "Traceback" not in message
 
 
-@pytest.mark.parametrize("build", [convnet(), convnet(softmax=True), functional_convnet])
+@pytest.mark.parametrize("build", [convnet(), functional_convnet, SubclassedCNN,
+                                   convnet(momentum=0.8, dropout=0.4)])
 def test_cnn_accepts(build, capsys):
     cnn.cnn_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -124,6 +197,18 @@ def test_cnn_accepts(build, capsys):
         (convnet(flatten=False), "Flatten"),
         (mlp(), "No Conv2D"),
         (lambda: None, "expected a keras.Model"),
+        (convnet(softmax=True), "probabilities"),
+        (convnet(activation="relu"), "never negative"),
+        (convnet(activation="sigmoid"), "never negative"),
+        (convnet(activation="tanh"), "within [-1, 1]"),
+        (convnet(hidden=False), "hidden dense block"),
+        (convnet(norm=False), "No BatchNormalization"),
+        (convnet(momentum=0.99), "momentum 0.99"),
+        (unused_norm_cnn, "not in the computation"),
+        (convnet(relu=False), "No non-linearity"),
+        (convnet(dropout=None), "no active dropout"),
+        (convnet(dropout=0.0), "no active dropout"),
+        (convnet(dropout=0.75), "rate of 0.25"),
     ],
 )
 def test_cnn_rejects(build, fragment, rejects):
@@ -146,6 +231,10 @@ def compiler(loss, metrics=("accuracy",)):
         (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True)), convnet()),
         (compiler("sparse_categorical_crossentropy"), convnet(softmax=True)),
         (compiler(keras.losses.SparseCategoricalCrossentropy(), ["sparse_categorical_accuracy"]), mlp(softmax=True)),
+        (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  [keras.metrics.SparseCategoricalAccuracy(name="acc")]), mlp()),
+        (lambda model, lr: model.compile(keras.optimizers.AdamW(learning_rate=lr), loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True), metrics=["acc"]), mlp()),
     ],
 )
 def test_compile_accepts(compile_model, build, capsys):
@@ -165,6 +254,21 @@ def test_compile_accepts(compile_model, build, capsys):
         (compiler(keras.losses.CategoricalCrossentropy(from_logits=True)), convnet(), "one-hot"),
         (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=()), convnet(), "accuracy"),
         (lambda model, learning_rate: None, convnet(), "not compiled"),
+        (lambda model, lr: model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                         metrics=["accuracy"]), mlp(), "the schedule was dropped"),
+        (lambda model, lr: model.compile(keras.optimizers.Adam(), keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True), metrics=["accuracy"]), mlp(), "the schedule was dropped"),
+        (lambda model, lr: model.compile(keras.optimizers.Adam(float(lr) if isinstance(lr, float) else 0.0234),
+                                         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                         metrics=["accuracy"]), mlp(), "the schedule was dropped"),
+        (lambda model, lr: model.compile(keras.optimizers.SGD(lr), keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True), metrics=["accuracy"]), mlp(), "asks for Adam"),
+        (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True), [keras.metrics.Accuracy()]), mlp(),
+         "SparseCategoricalAccuracy"),
+        (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True), [keras.metrics.CategoricalAccuracy()]),
+         mlp(), "one-hot labels"),
+        (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")), mlp(),
+         "sum over the batch"),
     ],
 )
 def test_compile_rejects(compile_model, build, fragment, rejects):
@@ -175,13 +279,16 @@ def test_compile_rejects(compile_model, build, fragment, rejects):
 
 
 def step_factory(*, apply=True, training=True, variables=lambda m: m.trainable_variables, sign=1.0, returns=True,
-                 use_function=True, new_api=False):
+                 use_function=True, new_api=False, swapped=False, twice=False):
     def make_train_step(model, optimizer, loss_fn):
         def step(x, y):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=training))
+                logits = model(x, training=training)
+                loss = loss_fn(logits, y) if swapped else loss_fn(y, logits)
                 objective = sign * loss
             grads = tape.gradient(objective, model.trainable_variables)
+            if twice:
+                optimizer.apply_gradients(zip(grads, variables(model)))
             if apply:
                 if new_api:
                     optimizer.apply(grads, variables(model))
@@ -214,6 +321,8 @@ def test_train_step_accepts_trainable_weights_spelling(capsys):
         (step_factory(training=False), "training=True"),
         (step_factory(sign=-1.0), "uphill"),
         (step_factory(returns=False), "returned None"),
+        (step_factory(swapped=True), "the labels come first"),
+        (step_factory(twice=True), "twice"),
         (lambda m, o, l: None, "must return the step function"),
     ],
 )

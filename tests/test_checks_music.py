@@ -5,6 +5,8 @@ where sampling is asked for, the temperature applied the wrong way."""
 
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 import pytest
@@ -39,9 +41,10 @@ def test_every_check_reports_an_unfilled_todo(check):
     "vectorize",
     [
         lambda s: np.array([C2I[c] for c in s]),
-        lambda s: [C2I[c] for c in s],
-        lambda s: tf.constant([C2I[c] for c in s], dtype=tf.int32),
+        lambda s: np.array([C2I[c] for c in s], dtype=np.int32),
+        lambda s: np.fromiter((C2I[c] for c in s), dtype=np.int64, count=len(s)),
         lambda s: np.vectorize(C2I.get)(np.array(list(s))),
+        lambda s: np.array(list(map(C2I.__getitem__, s))),
     ],
 )
 def test_vectorize_accepts(vectorize, capsys):
@@ -55,8 +58,16 @@ def test_vectorize_accepts(vectorize, capsys):
         (lambda s: np.array([C2I[c] + 1 for c in s]), "off by one"),
         (lambda s: np.array([sorted(set(s)).index(c) for c in s]), "vocabulary built from the text"),
         (lambda s: np.array(list(s)), "expected integers"),
-        (lambda s: np.array([C2I[c] for c in s[:-1]]), "has shape"),
+        (lambda s: np.array([C2I[c] for c in s[:-1]]), "characters were dropped"),
+        (lambda s: np.array([C2I[c] for c in s[1:]]), "characters were dropped"),
+        (lambda s: np.array([C2I[c] for c in s.strip()]), "newlines and spaces too"),
+        (lambda s: np.array([C2I[c] for c in s if c != "\n"]), "first one missing is '\\n'"),
+        (lambda s: np.array([C2I[c] for c in s if not c.isspace()]), "characters were dropped"),
+        (lambda s: np.array([C2I[c] for c in dict.fromkeys(s)]), "characters were dropped"),
         (lambda s: np.array(sorted(C2I[c] for c in s)), "got id"),
+        (lambda s: [C2I[c] for c in s], "Python list"),
+        (lambda s: tf.constant([C2I[c] for c in s]), "NumPy array"),
+        (lambda s: np.array([[C2I[c] for c in s]]), "flat array"),
         (lambda s: None, "is None"),
     ],
 )
@@ -85,12 +96,18 @@ def batch_tf(encoded, seq_length, batch_size):
     return tf.gather(encoded, idx), tf.gather(encoded, idx + 1)
 
 
+def batch_randint_inclusive(encoded, seq_length, batch_size):
+    rng_starts = [random.randint(0, len(encoded) - seq_length - 1) for _ in range(batch_size)]
+    x = np.array([encoded[i : i + seq_length] for i in rng_starts])
+    return x, np.array([encoded[i + 1 : i + seq_length + 1] for i in rng_starts])
+
+
 def batch_lists(encoded, seq_length, batch_size):
     starts = [np.random.randint(len(encoded) - seq_length) for _ in range(batch_size)]
     return ([list(encoded[i : i + seq_length]) for i in starts], [list(encoded[i + 1 : i + seq_length + 1]) for i in starts])
 
 
-@pytest.mark.parametrize("get_batch", [batch_choice, batch_fancy_index, batch_tf])
+@pytest.mark.parametrize("get_batch", [batch_choice, batch_fancy_index, batch_tf, batch_randint_inclusive])
 def test_batch_accepts(get_batch, capsys):
     music.batch_function(get_batch)
     assert "[ok]" in capsys.readouterr().out
@@ -136,6 +153,35 @@ def strided(encoded, seq_length, batch_size):
             np.stack([encoded[i + 1 : i + 2 * seq_length + 1 : 2] for i in starts]))
 
 
+def last_start_unreachable(encoded, seq_length, batch_size):
+    starts = np.random.randint(0, len(encoded) - seq_length - 1, size=batch_size)  # excludes the last start
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def first_start_unreachable(encoded, seq_length, batch_size):
+    starts = np.random.randint(1, len(encoded) - seq_length, size=batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def past_the_end(encoded, seq_length, batch_size):
+    starts = np.random.randint(0, len(encoded) - seq_length + 1, size=batch_size)  # one start too many
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def one_start_per_batch(encoded, seq_length, batch_size):
+    i = np.random.randint(0, len(encoded) - seq_length)
+    return (np.stack([encoded[i : i + seq_length]] * batch_size), np.stack([encoded[i + 1 : i + seq_length + 1]] * batch_size))
+
+
+def fixed_seed(encoded, seq_length, batch_size):
+    starts = np.random.default_rng(0).integers(0, len(encoded) - seq_length, size=batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
 def one_window(encoded, seq_length, batch_size):
     x, y = batch_choice(encoded, seq_length, batch_size)
     return x[0], y[0]
@@ -148,11 +194,17 @@ def one_window(encoded, seq_length, batch_size):
         (shifted_backwards, "wrong way"),
         (shifted_two, "shifted by 2"),
         (transposed, "expected (32, 12)"),
-        (fixed_starts, "same few places"),
-        (only_first_half, "span only"),
+        (fixed_starts, "Only 3 different starts"),
+        (only_first_half, "never started at [7] (the last start)"),
+        (last_start_unreachable, "never started at [7] (the last start)"),
+        (first_start_unreachable, "(the first start)"),
+        (past_the_end, "last start whose target still fits"),
+        (one_start_per_batch, "start at the same place"),
+        (fixed_seed, "same batch"),
         (strided, "consecutive characters"),
         (one_window, "has shape (12,)"),
         (lambda e, s, b: batch_choice(e, s, b)[0], "return two arrays"),
+        (batch_lists, "is a Python list"),
     ],
 )
 def test_batch_rejects(get_batch, fragment, rejects):
@@ -162,27 +214,48 @@ def test_batch_rejects(get_batch, fragment, rejects):
 # --- the model -------------------------------------------------------------------------
 
 
-def lstm_model(vocab_size, embedding_dim, rnn_units, dropout=0.0, *, return_sequences=True, softmax=False,
-               bidirectional=False, recurrent=None):
-    rnn = recurrent or layers.LSTM(rnn_units, return_sequences=return_sequences)
+def lstm_model(vocab_size, embedding_dim, rnn_units, dropout=0.0, *, return_sequences=True, activation=None,
+               bidirectional=False, recurrent=None, rates=None, units=None, emb=None, vocab=None):
+    rnn = recurrent or layers.LSTM(units or rnn_units, return_sequences=return_sequences)
     if bidirectional:
         rnn = layers.Bidirectional(rnn)
+    first, second = rates if rates is not None else (dropout / 2, dropout)
     return keras.Sequential([
         keras.Input((None,), dtype="int32"),
-        layers.Embedding(vocab_size, embedding_dim),
-        layers.Dropout(dropout),
+        layers.Embedding(vocab or vocab_size, emb or embedding_dim),
+        layers.Dropout(first),
         rnn,
-        layers.Dense(vocab_size, activation="softmax" if softmax else None),
+        layers.Dropout(second),
+        layers.Dense(vocab or vocab_size, activation=activation),
     ])
+
+
+class SubclassedLSTM(keras.Model):
+    def __init__(self, vocab_size, embedding_dim, rnn_units, dropout=0.0):
+        super().__init__()
+        self.embedding = layers.Embedding(vocab_size, embedding_dim)
+        self.lstm = layers.LSTM(rnn_units, return_sequences=True)
+        self.dropout = layers.Dropout(dropout)
+        self.head = layers.Dense(vocab_size)
+
+    def call(self, x, training=False):
+        return self.head(self.dropout(self.lstm(self.embedding(x)), training=training))
 
 
 @pytest.mark.parametrize(
     "build",
     [
         lstm_model,
-        lambda v, e, r, dropout=0.0: lstm_model(v, e, r, recurrent=layers.GRU(r, return_sequences=True)),
+        lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, recurrent=layers.GRU(r, return_sequences=True)),
         lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.LSTM(r, return_sequences=True),
-                                                       layers.LSTM(r, return_sequences=True), layers.Dense(v)]),
+                                                       layers.Dropout(dropout), layers.LSTM(r, return_sequences=True),
+                                                       layers.Dense(v)]),
+        # dropout inside the LSTM instead of separate layers
+        lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e),
+                                                       layers.LSTM(r, return_sequences=True, dropout=dropout),
+                                                       layers.Dense(v)]),
+        lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(0.0, dropout)),
+        SubclassedLSTM,
     ],
 )
 def test_model_accepts(build, capsys):
@@ -193,13 +266,27 @@ def test_model_accepts(build, capsys):
 @pytest.mark.parametrize(
     "build, fragment",
     [
-        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, return_sequences=False), "return_sequences=True"),
-        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, softmax=True), "probabilities"),
-        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, bidirectional=True), "sees the future"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, return_sequences=False), "return_sequences=True"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, activation="softmax"), "probabilities"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, activation="relu"), "never negative"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, activation="sigmoid"), "never negative"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, activation="tanh"), "within [-1, 1]"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([lstm_model(v, e, r, dropout), layers.Activation("tanh")]),
+         "within [-1, 1]"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, bidirectional=True), "sees the future"),
         (lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.Dense(r), layers.Dense(v)]),
          "no recurrent layer"),
         (lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.LSTM(r, return_sequences=True),
-                                                        layers.Dense(v - 1)]), "expected (3, 9, 20)"),
+                                                        layers.Dense(v - 1)]), "expected (3, 9, 27)"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, vocab=20), "sized by the vocab_size argument"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, emb=64), "embedding_dim argument"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, units=256), "rnn_units argument"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(0.0, 0.0)), "no dropout is active"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, rates=(0.25, 0.5)), "a dropout rate is fixed"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(1 - dropout, 1 - dropout)),
+         "not of keeping"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(dropout / 4, dropout / 2)),
+         "the largest should be the dropout argument"),
         (lambda v, e, r, dropout=0.0: "model", "expected a keras model"),
     ],
 )
@@ -235,6 +322,12 @@ def test_loss_accepts(compute_loss, capsys):
         (lambda y, z: keras.losses.sparse_categorical_crossentropy(z, y, from_logits=True), "raised"),
         (lambda y, z: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z), axis=0),
          "returned shape (6,)"),
+        # a graph cut by .numpy(): right value eagerly, but not inside the training step's tf.function
+        (lambda y, z: np.mean(keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True).numpy()),
+         "inside a tf.function"),
+        (lambda y, z: tf.constant(np.mean(keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True)))
+         if tf.executing_eagerly() else tf.stop_gradient(tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+             y, z, from_logits=True))), "not differentiable"),
     ],
 )
 def test_loss_rejects(compute_loss, fragment, rejects):
@@ -244,17 +337,22 @@ def test_loss_rejects(compute_loss, fragment, rejects):
 # --- the training step -----------------------------------------------------------------
 
 
-def step_factory(*, training=True, apply=True, sign=1.0, subset=False, compiled=True):
+def step_factory(*, training=True, apply=True, sign=1.0, subset=False, compiled=True, softmax=False, swapped=False,
+                 returns="loss", twice=False):
     def make_train_step(model, optimizer, loss_fn):
         def train_step(x, y):
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, model(x, training=training))
+                logits = model(x, training=training)
+                outputs = tf.nn.softmax(logits) if softmax else logits
+                loss = loss_fn(outputs, y) if swapped else loss_fn(y, outputs)
                 signed = sign * loss
             variables = model.trainable_variables[:2] if subset else model.trainable_variables
             grads = tape.gradient(signed, variables)
             if apply:
                 optimizer.apply_gradients(zip(grads, variables))
-            return loss
+            if twice:
+                optimizer.apply_gradients(zip(grads, variables))
+            return {"loss": loss, "logits": logits, "none": None, "pair": (loss, logits)}[returns]
 
         return tf.function(train_step) if compiled else train_step
 
@@ -272,7 +370,70 @@ def step_with_keras_ops(model, optimizer, loss_fn):
     return train_step
 
 
-@pytest.mark.parametrize("make", [step_factory(), step_factory(compiled=False), step_with_keras_ops])
+def step_per_example_loss(model, optimizer, loss_fn):
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True), from_logits=True)
+            loss = tf.reduce_mean(loss, axis=-1)
+            mean = tf.reduce_mean(loss)
+        optimizer.apply_gradients(zip(tape.gradient(mean, model.trainable_variables),
+                                      model.trainable_variables))
+        return loss
+
+    return train_step
+
+
+def step_summed_loss(model, optimizer, loss_fn):
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+            total = loss * tf.cast(tf.shape(x)[0], loss.dtype)
+        optimizer.apply_gradients(zip(tape.gradient(total, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    return train_step
+
+
+def step_with_numpy(model, optimizer, loss_fn):
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return float(loss.numpy())
+
+    return train_step
+
+
+def step_outside_tape(model, optimizer, loss_fn):
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            pass
+        loss = loss_fn(y, model(x, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    return train_step
+
+
+def step_unrolled(model, optimizer, loss_fn):
+    """Correct, written differently: keras.ops, the gradients paired in a Python loop, apply()."""
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            predictions = model(x, training=True)
+            loss = loss_fn(y, predictions)
+        variables = model.trainable_weights
+        grads = [tape.gradient(loss, v) for v in variables] if False else tape.gradient(loss, variables)
+        optimizer.apply(grads, variables)
+        return keras.ops.convert_to_tensor(loss)
+
+    return train_step
+
+
+@pytest.mark.parametrize("make", [step_factory(), step_factory(compiled=False), step_with_keras_ops, step_unrolled])
 def test_train_step_accepts(make, capsys):
     music.train_step(make)
     assert "[ok]" in capsys.readouterr().out
@@ -284,6 +445,19 @@ def test_train_step_accepts(make, capsys):
         (step_factory(apply=False), "have not changed"),
         (step_factory(sign=-1.0), "uphill"),
         (step_factory(subset=True), "never changed"),
+        (step_factory(training=False), "call the model with training=True"),
+        # (inside a tf.function Keras's TF backend reads the logits back from the Softmax op, so the mistake is
+        # harmless there; eagerly it is not)
+        (step_factory(softmax=True, compiled=False), "softmax was applied"),
+        (step_factory(swapped=True), "the labels come first"),
+        (step_factory(returns="logits"), "looks like the model's outputs"),
+        (step_factory(returns="none"), "returned None"),
+        (step_factory(returns="pair"), "Python tuple"),
+        (step_factory(twice=True), "twice"),
+        (step_per_example_loss, "one loss per example"),
+        (step_summed_loss, "summed loss"),
+        (step_with_numpy, "cut the graph"),
+        (step_outside_tape, "recorded no path"),
     ],
 )
 def test_train_step_rejects(make, fragment, rejects):
@@ -298,6 +472,14 @@ def sample_numpy(logits, temperature):
     p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     u = np.random.rand(len(p), 1)
+    return (p.cumsum(axis=1) < u).sum(axis=1)
+
+
+def sample_unseeded_generator(logits, temperature):
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    u = np.random.default_rng().random((len(p), 1))  # a fresh generator that no seed reaches
     return (p.cumsum(axis=1) < u).sum(axis=1)
 
 
@@ -327,6 +509,10 @@ def test_sampling_accepts(sample_next, capsys):
         (lambda z, t: tf.random.uniform([z.shape[0]], 0, 5, dtype=tf.int64), "expected softmax"),
         (lambda z, t: tf.random.categorical(z / t, 1)[:, 0] + 3, "outside 0..4"),
         (lambda z, t: tf.random.categorical(z / t, 1)[:, 0].numpy().astype("float32"), "expected integers"),
+        (lambda z, t: tf.random.stateless_categorical(z / t, 1, seed=[1, 2])[:, 0], "same 200 draws"),
+        (lambda z, t: tf.random.categorical(z / t, 1, seed=7)[:, 0] if False else
+         keras.random.categorical(z / t, 1, seed=7)[:, 0], "same 200 draws"),
+        (sample_unseeded_generator, "global random generator"),
     ],
 )
 def test_sampling_rejects(sample_next, fragment, rejects):

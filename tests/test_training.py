@@ -29,6 +29,24 @@ def test_image_dataset_shapes_and_shuffling():
         training.image_dataset(x, y[:3], batch_size=4)
 
 
+def test_image_dataset_augmentation_is_fresh_each_epoch_and_reproducible_under_a_seed():
+    x = np.zeros((64, 28, 28, 1), dtype="float32")
+    x[:, 10:18, 10:18] = 1.0  # a centred square, so a shift shows
+    y = np.arange(64)
+
+    def two_epochs():
+        shift = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=3)
+        ds = training.image_dataset(x, y, batch_size=8, seed=1, augment=shift)
+        return [np.concatenate([b[0].numpy() for b in ds]) for _ in range(2)]
+
+    first, second = two_epochs()
+    assert not np.array_equal(first, x) and first.shape == x.shape  # images moved, shapes kept
+    assert not np.array_equal(first, second)  # new shifts every epoch
+    again = two_epochs()
+    np.testing.assert_array_equal(first, again[0])  # same seed, same shifts, run after run
+    np.testing.assert_array_equal(second, again[1])
+
+
 def test_replica_loss_divides_only_losses_that_do_not_scale_themselves():
     class Two:
         num_replicas_in_sync = 2

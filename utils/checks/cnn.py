@@ -1,11 +1,13 @@
 """Checks for ``labs/03_cnn_mnist.ipynb``: normalised images, a fully-connected
 baseline, a CNN, the loss/compile wiring, and a custom training step.
 
-The checks look at behaviour: shapes of what a model returns, whether its outputs are
-logits or probabilities, the loss the compiled model actually computes, and the weights
-after a training step compared with a reference step. Any reasonable architecture and
-either output convention (logits with ``from_logits=True``, probabilities with
-``from_logits=False``) pass, as long as they are used consistently.
+The checks look at behaviour: the dtype and values of the images (an exact affine map of
+the pixels onto [0, 1]), what a model returns (unbounded logits), whether its dropout acts in
+training and not in inference, whether its batch norm is in the computation, whether the
+network is non-linear, the learning rate (or schedule) the compiled optimizer really uses,
+the loss and accuracy the compiled model actually computes, and the weights after a
+training step compared with a reference step on a net with dropout and batch norm. Any
+reasonable architecture passes.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from utils.checks._core import (
     ok,
     outputs_probabilities,
     to_array,
-    train_step_against_reference,
 )
+from utils.checks._models import dropout_rates, expect_logits
+from utils.checks._steps import train_step_matches_reference
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -31,8 +34,9 @@ MAX_PARAMS = 5_000_000
 
 
 def normalized_images(normalize: Callable[[np.ndarray], Any]) -> None:
-    """``normalize(images)`` must turn ``uint8`` images ``(n, 28, 28)`` into floats with
-    a channel axis, ``(n, 28, 28, 1)``, on a small scale (``[0, 1]`` or standardised)."""
+    """``normalize(images)`` must turn ``uint8`` images ``(n, 28, 28)`` into ``float32``
+    images ``(n, 28, 28, 1)`` whose values are the pixels mapped onto ``[0, 1]``
+    (``0 -> 0``, ``255 -> 1``, every grey level kept)."""
     from utils import data
 
     (x_train, _), (x_test, _) = data.load_mnist()
@@ -41,25 +45,37 @@ def normalized_images(normalize: Callable[[np.ndarray], Any]) -> None:
         label = f"normalize({name}[:512])"
         array = to_array(call(normalize, raw.copy(), what=label), label, what="an array of images")
         if array.ndim != 4 or array.shape[1:] != INPUT_SHAPE:
-            hint = " Add the channel axis: x[..., None] or np.expand_dims(x, -1)." if array.shape[1:] == (28, 28) else ""
+            hint = " Add a channel axis of length 1 at the end." if array.shape[1:] == (28, 28) else ""
             fail(f"{label} has shape {array.shape}, expected (512, 28, 28, 1) = (images, height, width, channels).{hint}")
         if not np.issubdtype(array.dtype, np.floating):
-            fail(f"{label} has dtype {array.dtype}; convert to float32 before scaling (x.astype('float32') / 255).")
-        if float(np.max(np.abs(array))) > 20:
-            fail(
-                f"{label} is not normalised: its values reach {float(np.max(array)):.0f}. "
-                f"Divide the pixel values by 255 so they lie in [0, 1]."
-            )
+            fail(f"{label} has dtype {array.dtype}; convert the pixels to float32 before scaling them.")
+        if array.dtype == np.float16:
+            fail(f"{label} has dtype float16, expected float32: half precision keeps about three significant "
+                 f"digits, and Keras layers compute in float32. Convert with float32.")
+        if array.dtype != np.float32:
+            fail(f"{label} has dtype {array.dtype}, expected float32 (the dtype Keras layers compute in; "
+                 f"{array.dtype} doubles the memory). Dividing a uint8 array by a Python float gives float64: "
+                 f"convert to float32 first, or after.")
+        pixels, values = raw.reshape(-1).astype(np.float64), array.reshape(-1).astype(np.float64)
+        if len(np.unique(values)) < len(np.unique(pixels)):
+            fail(f"{label} has only {len(np.unique(values))} different values for {len(np.unique(pixels))} grey levels "
+                 f"in the images: the scaling rounded them away (integer division, or dividing before converting "
+                 f"to float?).")
+        slope, intercept = np.polyfit(pixels, values, 1)
+        if slope <= 0 or np.max(np.abs(slope * pixels + intercept - values)) > 1e-3 * max(abs(slope) * 255, 1e-9):
+            fail(f"{label} is not the pixels scaled one way for all: a brighter pixel must stay brighter by the same "
+                 f"factor everywhere (one division for every image and pixel, in the images' own order).")
+        low, high = intercept, slope * 255 + intercept
+        if not (abs(low) < 1e-4 and abs(high - 1) < 1e-4):
+            if high > 20:
+                fail(f"{label} is not normalised: its values reach {float(np.max(array)):.0f}. Divide the pixel "
+                     f"values by 255 so they lie in [0, 1].")
+            fail(f"{label} maps pixel 0 to {low:.4g} and pixel 255 to {high:.4g}; the TODO asks for [0, 1], "
+                 f"0 -> 0 and 255 -> 1: divide by 255, without shifting.")
         arrays[name] = array
     std = float(np.std(arrays["x_train"]))
-    if std < 1e-3:
-        fail("normalize returns (almost) constant images: the normalisation erased them.")
-    order = np.argsort(x_train[:512].reshape(512, -1), axis=None, kind="stable")
-    flat = arrays["x_train"].reshape(-1)[order]
-    if np.any(np.diff(flat) < -1e-6):
-        fail("normalize does not keep the order of pixel values (a brighter pixel must stay brighter): "
-             "use one scale and shift for every pixel.")
-    ok(f"normalize gives float images of shape (n, 28, 28, 1), mean {float(np.mean(arrays['x_train'])):.3f}, std {std:.3f}.")
+    ok(f"normalize gives float32 images of shape (n, 28, 28, 1) in [0, 1], mean {float(np.mean(arrays['x_train'])):.3f}, "
+       f"std {std:.3f}.")
 
 
 def _build(builder: Callable[[], Any], label: str) -> Any:
@@ -94,44 +110,131 @@ def _layers(model: Any) -> list[Any]:
     return list(model._flatten_layers(include_self=False))
 
 
+def _probe_images(batch: int = 16) -> Any:
+    import tensorflow as tf
+
+    return tf.random.uniform((batch, *INPUT_SHAPE), seed=3)
+
+
+def _expect_nonlinear(model: Any, label: str) -> None:
+    """In inference mode a network without a non-linearity is affine: f(a + b) = f(a) + f(b) - f(0)."""
+    import tensorflow as tf
+
+    a, b = _probe_images(8), tf.reverse(_probe_images(8), axis=[1])
+    zero = tf.zeros_like(a)
+    fa, fb, fab, f0 = (np.asarray(model(t, training=False), dtype=np.float64) for t in (a, b, a + b, zero))
+    if np.allclose(fab, fa + fb - f0, rtol=1e-4, atol=1e-4 * max(1.0, float(np.max(np.abs(fab))))):
+        fail(f"{label}() is linear: its hidden layers have no activation, so the whole network is one linear map "
+             f"(however many layers). Give the hidden layer a ReLU.")
+
+
+def _expect_dropout(model: Any, label: str, asked: tuple[float, float], rate_text: str) -> None:
+    """Dropout present, active in training, off in inference, not on the logits, at the asked rate."""
+    x = _probe_images()
+    infer = [np.asarray(model(x, training=False)) for _ in range(2)]
+    if not np.allclose(infer[0], infer[1]):
+        fail(f"{label}() gives a different output at each call in inference mode: dropout must be off there "
+             f"(use a Dropout layer, which follows the training flag).")
+    train = [np.asarray(model(x, training=True)) for _ in range(2)]
+    rates = dropout_rates(model)
+    if np.allclose(train[0], train[1]) or not rates or max(rates) == 0:
+        fail(f"{label}() has no active dropout: in training mode two calls give the same output. Add a Dropout "
+             f"layer ({rate_text}) after the hidden dense layer.")
+    # Dropout on the logits zeroes single scores; dropout before the output layer can at most
+    # zero a whole row (every hidden feature dropped, and no bias yet).
+    zero = train[0] == 0
+    partial = zero & ~np.all(zero, axis=-1, keepdims=True)
+    if np.mean(partial) > 0.05 and not np.any(infer[0] == 0):
+        fail(f"{label}() zeroes some of its logits in training: the Dropout comes after the output layer. Put it "
+             f"before the last Dense layer, on the hidden features.")
+    low, high = asked
+    if not any(low - 1e-9 <= r <= high + 1e-9 for r in rates):
+        fail(f"{label}() uses dropout rate(s) {sorted(set(round(r, 3) for r in rates))}; the TODO asks for "
+             f"{rate_text}. The rate is the fraction dropped, not the fraction kept.")
+
+
 def baseline_model(build_baseline: Callable[[], Any]) -> None:
-    """A fully-connected network: images ``(28, 28, 1)`` -> 10 outputs, at least one
-    hidden Dense layer with a non-linearity, no convolutions."""
+    """A fully-connected network: images ``(28, 28, 1)`` -> 10 logits, a hidden Dense
+    layer with a non-linearity, dropout at rate 0.2 active in training only, no
+    convolutions."""
     import keras
 
     model = _build(build_baseline, "build_baseline")
-    out = _forward(model, "build_baseline")
+    _forward(model, "build_baseline")
     layers = _layers(model)
     if any(isinstance(lay, keras.layers.Conv2D) for lay in layers):
         fail("The baseline is fully connected: leave the convolutions for the CNN below.")
     dense = [lay for lay in layers if isinstance(lay, keras.layers.Dense)]
     if len(dense) < 2:
         fail(f"Found {len(dense)} Dense layer(s): the baseline needs a hidden Dense layer before the output layer.")
-    linear = keras.activations.linear
-    nonlinear = any(lay.activation is not linear for lay in dense[:-1]) or any(
-        isinstance(lay, (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)) for lay in layers
-    )
-    if not nonlinear:
-        fail("The hidden Dense layers have no activation, so the whole network is linear: use activation='relu'.")
+    _expect_nonlinear(model, "build_baseline")
+    expect_logits(model, _probe_images(), "The baseline's",
+                  "The last Dense layer takes no activation: the loss applies the softmax itself.")
+    _expect_dropout(model, "build_baseline", (0.15, 0.25), "a rate of 0.2")
     if model.count_params() > MAX_PARAMS:
         fail(f"{model.count_params():,} parameters is far more than MNIST needs (keep it under {MAX_PARAMS:,}).")
-    style = "probabilities (softmax)" if outputs_probabilities(out) else "logits"
-    ok(f"baseline: {len(dense)} Dense layers, {model.count_params():,} parameters, outputs {style}.")
+    ok(f"baseline: {len(dense)} Dense layers, {model.count_params():,} parameters, dropout in training only, "
+       f"outputs logits.")
+
+
+def _activations(layers: list[Any]) -> int:
+    """How many layers apply a non-linearity (an activation argument or an activation layer)."""
+    import keras
+
+    linear = keras.activations.linear
+    count = 0
+    for lay in layers:
+        act = getattr(lay, "activation", None)
+        if isinstance(lay, (keras.layers.Conv2D, keras.layers.Dense)) and act is not None and act is not linear:
+            count += 1
+        elif isinstance(lay, keras.layers.Activation) and act is not linear:
+            count += 1
+        elif isinstance(lay, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)):
+            count += 1
+    return count
 
 
 def cnn_model(build_cnn: Callable[[], Any]) -> None:
-    """A convolutional network: images ``(28, 28, 1)`` -> 10 outputs, with Conv2D layers."""
+    """A convolutional network: images ``(28, 28, 1)`` -> 10 logits, with convolutions,
+    batch norm (momentum at most 0.95, in the computation), non-linearities, a hidden
+    dense layer and dropout active in training only."""
     import keras
 
     model = _build(build_cnn, "build_cnn")
-    out = _forward(model, "build_cnn")
-    convs = [lay for lay in _layers(model) if isinstance(lay, keras.layers.Conv2D)]
+    _forward(model, "build_cnn")
+    layers = _layers(model)
+    convs = [lay for lay in layers if isinstance(lay, keras.layers.Conv2D)]
     if not convs:
         fail("No Conv2D layer: a CNN starts with convolutions (layers.Conv2D(filters, kernel_size)).")
+    dense = [lay for lay in layers if isinstance(lay, keras.layers.Dense)]
+    if len(dense) < 2:
+        fail(f"Found {len(dense)} Dense layer(s): after Flatten the table has a hidden dense block (Dense(128), "
+             f"batch norm, ReLU) before the output layer.")
+    norms = [lay for lay in layers if isinstance(lay, keras.layers.BatchNormalization)]
+    if not norms:
+        fail("No BatchNormalization layer: each block of the table normalises its outputs (Conv2D -> "
+             "BatchNormalization -> ReLU -> pooling).")
+    slow = [lay for lay in norms if float(lay.momentum) > 0.95]
+    if slow:
+        fail(f"A BatchNormalization has momentum {float(slow[0].momentum):g}: its running averages then need "
+             f"hundreds of steps to catch up, and a short run scores badly at test time. Use momentum=0.9, as "
+             f"explained above the table.")
+    before = [np.asarray(v).copy() for lay in norms for v in lay.non_trainable_weights]
+    call(model, _probe_images(), training=True, what="the model from build_cnn() in training mode")
+    after = [np.asarray(v) for lay in norms for v in lay.non_trainable_weights]
+    if all(np.array_equal(a, b) for a, b in zip(before, after)):
+        fail("The BatchNormalization layers are not in the computation (their running averages never change in "
+             "training): the model must pass its features through them.")
+    if _activations(layers) < 1:
+        fail("No non-linearity in the network: after each batch norm comes a ReLU (layers.ReLU() or "
+             "activation='relu').")
+    expect_logits(model, _probe_images(), "The CNN's",
+                  "The last Dense layer takes no activation: the loss applies the softmax itself.")
+    _expect_dropout(model, "build_cnn", (0.1, 0.5), "a rate of 0.25 (anything from 0.1 to 0.5 passes)")
     if model.count_params() > MAX_PARAMS:
         fail(f"{model.count_params():,} parameters is far more than MNIST needs (keep it under {MAX_PARAMS:,}).")
-    style = "probabilities (softmax)" if outputs_probabilities(out) else "logits"
-    ok(f"CNN: {len(convs)} convolution layer(s), {model.count_params():,} parameters, outputs {style}.")
+    ok(f"CNN: {len(convs)} convolution layer(s), {len(norms)} batch norm(s), {model.count_params():,} parameters, "
+       f"dropout in training only, outputs logits.")
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -162,11 +265,32 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
     accuracy metric."""
     import tensorflow as tf
 
-    model = _build(build_model, getattr(build_model, "__name__", "build_model"))
-    probabilities = outputs_probabilities(_forward(model, getattr(build_model, "__name__", "build_model")))
-    call(compile_model, model, 1e-3, what="compile_model(model, learning_rate=1e-3)")
+    import keras
+
+    label = getattr(build_model, "__name__", "build_model")
+    model = _build(build_model, label)
+    probabilities = outputs_probabilities(_forward(model, label))
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.0234, decay_steps=10, decay_rate=0.5)
+    call(compile_model, model, schedule, what="compile_model(model, learning_rate=a schedule)")
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
-        fail("The model is not compiled: call model.compile(optimizer=..., loss=..., metrics=['accuracy']).")
+        fail("The model is not compiled: call the model's compile with an optimizer, a loss and the metric.")
+    optimizer = model.optimizer
+    if not isinstance(optimizer, keras.optimizers.Adam):
+        fail(f"The optimizer is {type(optimizer).__name__}; the TODO asks for Adam.")
+    rate_now = float(np.asarray(optimizer.learning_rate))
+    optimizer.iterations.assign(10)
+    rate_later = float(np.asarray(optimizer.learning_rate))
+    optimizer.iterations.assign(0)
+    if not (np.isclose(rate_now, 0.0234, rtol=1e-4) and np.isclose(rate_later, 0.0117, rtol=1e-4)):
+        fail(f"Given a learning-rate schedule (0.0234, halving every 10 steps), the optimizer uses {rate_now:.4g} "
+             f"at step 0 and {rate_later:.4g} at step 10: the schedule was dropped. Build the Adam optimizer "
+             f"yourself and give it the learning_rate argument (the string 'adam' uses the default rate, 0.001).")
+    model = _build(build_model, label)
+    call(compile_model, model, 0.0123, what="compile_model(model, learning_rate=0.0123)")
+    rate = float(np.asarray(model.optimizer.learning_rate))
+    if not np.isclose(rate, 0.0123, rtol=1e-4):
+        fail(f"compile_model(model, 0.0123) gives an optimizer with learning rate {rate:.4g}: pass the "
+             f"learning_rate argument to Adam.")
     name = _loss_name(model.loss)
     if any(word in name for word in _REGRESSION):
         fail(f"The loss ({name.split()[0]}) is a regression loss; classifying digits needs "
@@ -186,6 +310,9 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
         as_logits = _sce(y, _softmax(y_pred))
         as_probs = _sce(y, y_pred / y_pred.sum(axis=-1, keepdims=True)) if np.all(y_pred > 0) else None
         mse = float(np.mean((y_pred - y[:, None]) ** 2))
+        if np.isclose(got, expected * len(y), rtol=1e-3):
+            fail("The compiled loss is the sum over the batch, not the mean: keep the loss's default reduction, "
+                 "so that the step size does not depend on the batch size.")
         if np.isclose(got, mse, rtol=1e-3):
             fail("The loss is a regression loss (mean squared error); classifying digits needs "
                  "SparseCategoricalCrossentropy.")
@@ -202,13 +329,36 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
             )
         fail(f"For these predictions the cross-entropy is {expected:.4f}, the compiled loss gives {got:.4f}.")
     x = tf.random.uniform((8, *INPUT_SHAPE), seed=2)
-    scores = call(model.evaluate, x, tf.constant(y[:8]), verbose=0, return_dict=True, what="model.evaluate")
+    scores = call(model.evaluate, x, tf.constant(y[:8]), verbose=0, return_dict=True, what="model.evaluate",
+                  hint="keras.metrics.Accuracy compares outputs and labels for equality, which does not fit integer "
+                       "labels and ten scores: use 'accuracy' or SparseCategoricalAccuracy.")
     if not any("acc" in name for name in scores):
-        fail(f"No accuracy metric (the model reports {sorted(scores)}): add metrics=['accuracy'] to compile.")
-    ok(f"loss matches the model's {'probabilities' if probabilities else 'logits'}; accuracy is tracked.")
+        fail(f"No accuracy metric (the model reports {sorted(scores)}): add the 'accuracy' metric to compile.")
+    # Predictions whose best class is right for 5 of 8 images: the accuracy must say 0.625.
+    labels = np.arange(8) % NUM_CLASSES
+    guess = labels.copy()
+    guess[:3] = (guess[:3] + 1) % NUM_CLASSES
+    scores_pred = np.eye(NUM_CLASSES, dtype="float32")[guess] * 4.0 - 1.0
+    if probabilities:
+        scores_pred = _softmax(scores_pred).astype("float32")
+    model.reset_metrics()
+    metrics = call(model.compute_metrics, x, tf.constant(labels), tf.constant(scores_pred), None,
+                   what="the compiled metrics",
+                   hint="keras.metrics.Accuracy compares outputs and labels for equality, which does not fit integer "
+                        "labels and ten scores: use 'accuracy' or SparseCategoricalAccuracy.")
+    accuracy = {name: float(np.asarray(value)) for name, value in metrics.items() if "acc" in name}
+    model.reset_metrics()
+    if not any(np.isclose(value, 0.625) for value in accuracy.values()):
+        name, value = next(iter(accuracy.items()))
+        fail(f"When the best score is the right digit for 5 of 8 images, the metric {name} reports {value:.3f}, "
+             f"not 0.625: it does not fit integer labels and ten scores. Use 'accuracy' (or "
+             f"SparseCategoricalAccuracy); CategoricalAccuracy expects one-hot labels, Accuracy exact equality.")
+    ok(f"Adam follows the given learning rate or schedule; the loss matches the model's "
+       f"{'probabilities' if probabilities else 'logits'}; accuracy is measured right.")
 
 
 def _tiny_model(seed: int) -> Any:
+    """A small classifier with batch norm and dropout, so training mode matters."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -218,6 +368,7 @@ def _tiny_model(seed: int) -> Any:
             keras.layers.Dense(8),
             keras.layers.BatchNormalization(),
             keras.layers.ReLU(),
+            keras.layers.Dropout(0.3),
             keras.layers.Dense(3),
         ]
     )
@@ -234,7 +385,7 @@ def train_step(make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], A
     x = tf.constant(rng.normal(size=(16, 6)), dtype=tf.float32)
     y = tf.constant(rng.integers(0, 3, size=16))
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    train_step_against_reference(make_train_step, _tiny_model, x, y, loss_fn)
+    train_step_matches_reference(make_train_step, _tiny_model, x, y, loss_fn)
 
 
 __all__ = ["baseline_model", "cnn_model", "compile_wiring", "normalized_images", "train_step"]

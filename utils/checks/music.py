@@ -24,9 +24,11 @@ from utils.checks._core import (
     matches,
     ok,
     outputs_probabilities,
+    short_error,
     to_array,
-    train_step_against_reference,
 )
+from utils.checks._models import dropout_rates, expect_logits
+from utils.checks._steps import train_step_matches_reference
 
 
 def _int_array(value: Any, name: str, what: str) -> np.ndarray:
@@ -39,17 +41,33 @@ def _int_array(value: Any, name: str, what: str) -> np.ndarray:
 
 
 def vectorize(vectorize_string: Callable[[str], Any], char2idx: Mapping[str, int]) -> None:
-    """``vectorize_string(text)`` must return the integer id of every character of
-    ``text``, in order, using the notebook's ``char2idx``."""
+    """``vectorize_string(text)`` must return a NumPy array with the integer id of every
+    character of ``text`` -- newlines and spaces included -- in order, using the
+    notebook's ``char2idx``."""
     filled(vectorize_string, "vectorize_string")
     # Only some of the characters, in an order unlike the vocabulary, so that building a
-    # new vocabulary from the text gives different ids.
+    # new vocabulary from the text gives different ids; blank lines and spaces at both
+    # ends, so that dropping or stripping any character shows.
     chars = sorted(char2idx, key=lambda c: char2idx[c])
-    sample = "X:1\nT:Test\nK:G\n" + "".join(chars[::-3][:20]) + "|dBAG|"
+    sample = "\n\nX:1\nT:Test  tune\nK:G\n" + "".join(chars[::-3][:20]) + "|dBAG dBAG|\n\n \n"
     sample = "".join(c for c in sample if c in char2idx)
     expected = np.array([char2idx[c] for c in sample])
-    got = _int_array(call(vectorize_string, sample, what="vectorize_string(text)"),
-                     "vectorize_string(text)", "an array of integers")
+    out = call(vectorize_string, sample, what="vectorize_string(text)")
+    if isinstance(out, list):
+        fail("vectorize_string returned a Python list; the TODO asks for a NumPy array (np.array of the ids), "
+             "which the notebook slices and counts.")
+    filled(out, "vectorize_string(text)")
+    if out is not None and not isinstance(out, np.ndarray):
+        fail(f"vectorize_string returned {kind(out)}; the TODO asks for a NumPy array (np.array of the ids).")
+    got = _int_array(out, "vectorize_string(text)", "an array of integers")
+    if got.ndim != 1:
+        fail(f"vectorize_string(text) has shape {got.shape}: one id per character, a flat array of shape "
+             f"({len(sample)},).")
+    if len(got) < len(sample):
+        missing = _first_dropped(got, expected)
+        where = f": the first one missing is {sample[missing]!r} at position {missing}"
+        fail(f"vectorize_string gave {len(got)} ids for {len(sample)} characters, so characters were dropped"
+             f"{where}. Every character of the text -- newlines and spaces too -- gets its id, in order.")
     expect_shape(got, expected.shape, "vectorize_string(text)",
                  hint="One integer per character of the text, in order.")
     if matches(got, expected + 1, rtol=0, atol=0) or matches(got, expected - 1, rtol=0, atol=0):
@@ -64,87 +82,155 @@ def vectorize(vectorize_string: Callable[[str], Any], char2idx: Mapping[str, int
     ok(f"vectorize_string maps each character to its id ({len(sample)} characters checked).")
 
 
+def _first_dropped(got: np.ndarray, expected: np.ndarray) -> int:
+    """The position of the first character whose id is missing from the shorter ``got``."""
+    differ = np.flatnonzero(got != expected[: len(got)])
+    return int(differ[0]) if differ.size else len(got)
+
+
+def _windows(get_batch: Callable[[np.ndarray, int, int], Any], encoded: np.ndarray, seq_length: int,
+             batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One call of ``get_batch``: type, shape and the shift checked, ``(x, y)`` returned."""
+    last = len(encoded) - seq_length - 1
+    out = call(get_batch, encoded, seq_length, batch_size, what="get_batch(encoded, seq_length, batch_size)",
+               hint=f"If a window ran past the end of the text: with {len(encoded)} characters and seq_length "
+                    f"{seq_length}, the last start whose target still fits is len(encoded) - seq_length - 1 = {last}.")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"get_batch returned {kind(out)}; return two arrays: (x, y).")
+    x = _int_array(out[0], "x", "an array of character ids")
+    y = _int_array(out[1], "y", "an array of character ids")
+    expect_shape(x, (batch_size, seq_length), "x", hint="x is (batch_size, seq_length).")
+    expect_shape(y, (batch_size, seq_length), "y", hint="y is (batch_size, seq_length), like x.")
+    if not np.all(np.diff(x, axis=1) == 1):
+        fail("A row of x is not a window of consecutive characters: take encoded[i : i + seq_length].")
+    if np.array_equal(y, x):
+        fail("y equals x: the target must be the input shifted one character ahead, "
+             "y = encoded[i + 1 : i + seq_length + 1].")
+    if np.array_equal(y, x - 1):
+        fail("y is shifted the wrong way (one character behind x): the target is the *next* character, "
+             "y = encoded[i + 1 : i + seq_length + 1].")
+    if not np.array_equal(y, x + 1):
+        shift = int(np.median(y - x))
+        fail(f"y is x shifted by {shift} characters, expected 1: y = encoded[i + 1 : i + seq_length + 1].")
+    starts = x[:, 0]
+    if starts.min() < 0 or starts.max() > last:
+        fail(f"A window starts at {int(starts.min() if starts.min() < 0 else starts.max())}, outside 0..{last}: "
+             f"its target would run past the end of the text.")
+    return x, y
+
+
 def batch_function(get_batch: Callable[[np.ndarray, int, int], Any]) -> None:
     """``get_batch(encoded, seq_length, batch_size)`` must return ``(x, y)``, both
-    ``(batch_size, seq_length)``: random windows of consecutive characters, ``y`` one
-    character ahead of ``x``; every window start is possible."""
+    ``(batch_size, seq_length)``: windows of consecutive characters at random starts, ``y``
+    one character ahead of ``x``; each row its own start, new starts at every call, and
+    every start from 0 to ``len(encoded) - seq_length - 1`` possible."""
     filled(get_batch, "get_batch")
     n, seq_length, batch_size = 400, 12, 32
     encoded = np.arange(n, dtype=np.int64)  # each id is its own position: windows are easy to read
-    starts = []
-    for attempt in range(40):
-        out = call(get_batch, encoded, seq_length, batch_size, what="get_batch(encoded, seq_length, batch_size)")
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            fail(f"get_batch returned {kind(out)}; return two arrays: (x, y).")
-        x = _int_array(out[0], "x", "an array of character ids")
-        y = _int_array(out[1], "y", "an array of character ids")
-        expect_shape(x, (batch_size, seq_length), "x", hint="x is (batch_size, seq_length).")
-        expect_shape(y, (batch_size, seq_length), "y", hint="y is (batch_size, seq_length), like x.")
-        if not np.all(np.diff(x, axis=1) == 1):
-            fail("A row of x is not a window of consecutive characters: take encoded[i : i + seq_length].")
-        if np.array_equal(y, x):
-            fail("y equals x: the target must be the input shifted one character ahead, "
-                 "y = encoded[i + 1 : i + seq_length + 1].")
-        if np.array_equal(y, x - 1):
-            fail("y is shifted the wrong way (one character behind x): the target is the *next* character, "
-                 "y = encoded[i + 1 : i + seq_length + 1].")
-        if not np.array_equal(y, x + 1):
-            shift = int(np.median(y - x))
-            fail(f"y is x shifted by {shift} characters, expected 1: y = encoded[i + 1 : i + seq_length + 1].")
-        starts.extend(x[:, 0].tolist())
-    starts_a = np.asarray(starts)
-    if len(set(starts)) < 10:
-        fail(f"The windows always start at the same few places ({sorted(set(starts))[:5]}...): "
-             f"choose random starts for each batch (np.random.choice or np.random.randint).")
-    last_start = n - seq_length - 1
-    if starts_a.min() < 0 or starts_a.max() > last_start:
-        fail(f"A window starts at {int(starts_a.min() if starts_a.min() < 0 else starts_a.max())}, outside 0..{last_start}.")
-    if starts_a.min() > n // 10 or starts_a.max() < last_start - n // 10:
-        fail(f"Over {len(starts)} windows the starts span only {int(starts_a.min())}..{int(starts_a.max())} "
-             f"of 0..{last_start}: every start from 0 to len(encoded) - seq_length - 1 should be possible.")
-    ok("get_batch cuts random windows; y is x shifted one character ahead.")
+    x1, _ = _windows(get_batch, encoded, seq_length, batch_size)
+    x2, _ = _windows(get_batch, encoded, seq_length, batch_size)
+    distinct = len(set(x1[:, 0].tolist()))
+    if distinct == 1:
+        fail(f"All {batch_size} rows of a batch start at the same place ({int(x1[0, 0])}): draw a separate random "
+             f"start for every row (batch_size starts at once).")
+    if distinct < batch_size // 2:
+        fail(f"Only {distinct} different starts among {batch_size} rows of a batch drawn from {n - seq_length} "
+             f"possible ones: draw a separate random start for every row.")
+    if np.array_equal(x1, x2):
+        fail("Two calls of get_batch returned the same batch: draw new random starts at every call "
+             "(no fixed seed inside get_batch).")
+    # A short text: few possible starts, so over many draws each one must show up.
+    seq_length, batch_size = 6, 16
+    encoded = np.arange(seq_length + 8, dtype=np.int64)
+    last = len(encoded) - seq_length - 1
+    seen: set[int] = set()
+    for _ in range(25):
+        x, _ = _windows(get_batch, encoded, seq_length, batch_size)
+        seen.update(x[:, 0].tolist())
+    missing = sorted(set(range(last + 1)) - seen)
+    if missing:
+        which = "the last start" if missing == [last] else ("the first start" if missing == [0] else "starts")
+        fail(f"With {len(encoded)} characters and seq_length {seq_length} the starts 0..{last} are all possible, "
+             f"but 400 windows never started at {missing} ({which}): the upper bound of the random draw must let "
+             f"len(encoded) - seq_length - 1 be drawn (is the bound you pass included or excluded?).")
+    ok("get_batch cuts random windows, every start possible; y is x shifted one character ahead.")
 
 
 def _forward(model: Any, x: np.ndarray, what: str) -> np.ndarray:
-    return to_array(call(model, x, training=False, what=what), what, what="a tensor of logits")
+    return to_array(call(model, x, training=False, what=what,
+                         hint="If an id is out of range, the Embedding was not sized by the vocab_size argument."),
+                    what, what="a tensor of logits")
 
 
 def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
-    """``build_model(vocab_size, embedding_dim, rnn_units)`` must return a model that maps
-    ``(batch, time)`` ids to ``(batch, time, vocab_size)`` logits, each step seeing only
-    the characters up to it."""
+    """``build_model(vocab_size, embedding_dim, rnn_units, dropout)`` must return a model
+    that maps ``(batch, time)`` ids to ``(batch, time, vocab_size)`` logits, each step
+    seeing only the characters up to it, sized by its arguments, with dropout at the rate
+    ``dropout`` that is active in training only (and absent when ``dropout=0``)."""
     filled(build_model, "build_model")
     import keras
 
     keras.utils.set_random_seed(3)
-    model = call(build_model, vocab_size, 16, 32, what="build_model(vocab_size, 16, 32)")
+    vocab = vocab_size + 7  # not the notebook's size: a hard-coded vocabulary shows
+    model = call(build_model, vocab, 16, 32, 0.0, what=f"build_model({vocab}, 16, 32, dropout=0.0)")
     if not isinstance(model, keras.Model):
         fail(f"build_model returned {kind(model)}, expected a keras model.")
     rng = np.random.default_rng(4)
-    x = rng.integers(0, vocab_size, size=(3, 9)).astype("int32")
+    x = rng.integers(0, vocab, size=(3, 9)).astype("int32")
     out = _forward(model, x, "model(x)")
-    if out.shape == (3, vocab_size):
+    if out.shape == (3, vocab):
         fail(f"model(x) has shape {out.shape}: one prediction per sequence. The LSTM needs "
              f"return_sequences=True so there is a prediction for every character, "
-             f"(batch, time, vocab_size) = (3, 9, {vocab_size}).")
-    expect_shape(out, (3, 9, vocab_size), "model(x)",
-                 hint="One vector of vocab_size logits for every input character; end with Dense(vocab_size).")
-    if outputs_probabilities(out.reshape(-1, vocab_size)):
-        fail("The model outputs probabilities (each row sums to 1): end with Dense(vocab_size) and no softmax, "
-             "the loss takes logits.")
-    longer = _forward(model, rng.integers(0, vocab_size, size=(2, 17)).astype("int32"), "model on 17 characters")
-    expect_shape(longer, (2, 17, vocab_size), "model on 17 characters",
+             f"(batch, time, vocab_size) = (3, 9, {vocab}).")
+    expect_shape(out, (3, 9, vocab), "model(x)",
+                 hint=f"One vector of vocab_size logits for every input character; end with a Dense layer of "
+                      f"vocab_size units (here build_model got vocab_size={vocab}: use the argument, not a number).")
+    if not any(hasattr(layer, "cell") for layer in model._flatten_layers(include_self=False)):
+        fail("The model has no recurrent layer: put an LSTM between the Embedding and the Dense layer.")
+    expect_logits(model, x, "The model", "End with Dense(vocab_size) and no activation: the loss takes logits.")
+    longer = _forward(model, rng.integers(0, vocab, size=(2, 17)).astype("int32"), "model on 17 characters")
+    expect_shape(longer, (2, 17, vocab), "model on 17 characters",
                  hint="Leave the sequence length open: keras.Input(shape=(None,)) or no Input.")
     changed = x.copy()
-    changed[:, 5:] = (changed[:, 5:] + 1) % vocab_size
+    changed[:, 5:] = (changed[:, 5:] + 1) % vocab
     out2 = _forward(model, changed, "model(x)")
     if not matches(out[:, :5], out2[:, :5], rtol=1e-4, atol=1e-5):
         fail("The prediction at a position changes when later characters change: the model sees the future "
              "(a Bidirectional layer?). Use a plain, forward LSTM.")
-    if not any(hasattr(layer, "cell") for layer in model.layers):
-        fail("The model has no recurrent layer: put an LSTM between the Embedding and the Dense layer.")
-    ok(f"model maps (batch, time) ids to (batch, time, {vocab_size}) logits, one step at a time "
-       f"({model.count_params():,} parameters at this test size).")
+    embeddings = [lay for lay in model._flatten_layers(include_self=False) if isinstance(lay, keras.layers.Embedding)]
+    if embeddings and embeddings[0].output_dim != 16:
+        fail(f"build_model(..., embedding_dim=16, ...) made an Embedding of {embeddings[0].output_dim} dimensions: "
+             f"size it by the embedding_dim argument.")
+    recurrent = [lay for lay in model._flatten_layers(include_self=False) if hasattr(lay, "cell")]
+    units = getattr(recurrent[0], "units", getattr(getattr(recurrent[0], "cell", None), "units", 32))
+    if units != 32:
+        fail(f"build_model(..., rnn_units=32) made a recurrent layer of {units} units: size it by the rnn_units "
+             f"argument.")
+    train_a = _forward_training(model, x)
+    if not matches(train_a, _forward_training(model, x), rtol=1e-5, atol=1e-6):
+        fail("With dropout=0.0 the model still gives a different output at each call in training mode: a dropout "
+             "rate is fixed inside build_model. Let the dropout argument set every rate.")
+    keras.utils.set_random_seed(3)
+    rate = 0.4
+    model = call(build_model, vocab, 16, 32, rate, what=f"build_model({vocab}, 16, 32, dropout={rate})")
+    if not isinstance(model, keras.Model):
+        fail(f"build_model returned {kind(model)}, expected a keras model.")
+    if not matches(_forward(model, x, "model(x)"), _forward(model, x, "model(x)"), rtol=1e-6, atol=1e-7):
+        fail("With training=False the model gives a different output at each call: dropout must be off in "
+             "inference (use Dropout layers, which follow the training flag).")
+    if matches(_forward_training(model, x), _forward_training(model, x), rtol=1e-6, atol=1e-7):
+        fail(f"build_model(..., dropout={rate}) gives the same output at every call in training mode: no dropout "
+             f"is active. Add the Dropout layers of the table, with their rates taken from the dropout argument.")
+    rates = dropout_rates(model)
+    if rates and not np.isclose(max(rates), rate):
+        fail(f"build_model(..., dropout={rate}) uses dropout rates {sorted(set(round(r, 3) for r in rates))}: the "
+             f"largest should be the dropout argument itself ({rate}), a rate of dropping, not of keeping.")
+    ok(f"model maps (batch, time) ids to (batch, time, vocab_size) logits, one step at a time, with dropout "
+       f"in training only ({model.count_params():,} parameters at this test size).")
+
+
+def _forward_training(model: Any, x: np.ndarray) -> np.ndarray:
+    return to_array(call(model, x, training=True, what="model(x, training=True)"), "model(x, training=True)")
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -185,23 +271,45 @@ def loss_function(compute_loss: Callable[[Any, Any], Any]) -> None:
                 fail(f"compute_loss gives {value:.4f}, expected {expected:.4f}: {message}.")
         fail(f"compute_loss gives {value:.4f}, expected the mean sparse cross-entropy from logits, {expected:.4f}. "
              f"Check the order of the arguments (labels first, then logits) and from_logits=True.")
+    logits_t = tf.constant(logits)
+
+    def traced(labels_in: Any, logits_in: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch(logits_in)
+            loss = tf.reduce_mean(compute_loss(labels_in, logits_in))
+        return loss, tape.gradient(loss, logits_in)
+
+    graph_loss, grad = call(tf.function(traced), tf.constant(labels), logits_t,
+                            what="compute_loss inside a tf.function, under a GradientTape",
+                            hint="The training step runs compute_loss in a graph and differentiates it: keep to "
+                                 "TensorFlow operations (no .numpy(), float() or np.* on the tensors).")
+    if grad is None:
+        fail("The loss is not differentiable with respect to the logits (the tape found no path): keep to "
+             "TensorFlow operations inside compute_loss, with no .numpy() or np.* on the tensors.")
+    want_grad = (probs - np.eye(vocab)[labels]) / labels.size
+    if not np.isclose(float(graph_loss), expected, rtol=1e-4, atol=1e-5) or not matches(
+            np.asarray(grad), want_grad, rtol=1e-3, atol=1e-6):
+        fail("Inside a tf.function compute_loss gives another value or gradient than when run eagerly: keep to "
+             "TensorFlow operations on the tensors you are given.")
     ok(f"compute_loss is the mean cross-entropy from logits ({expected:.4f} nats on the test batch).")
 
 
 def _tiny_sequence_model(seed: int) -> Any:
+    """A small character model with dropout and batch norm, so training mode matters."""
     import keras
 
     keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [keras.Input((None,), dtype="int32"), keras.layers.Embedding(5, 4), keras.layers.LSTM(6, return_sequences=True),
-         keras.layers.Dense(5)]
+         keras.layers.BatchNormalization(momentum=0.5), keras.layers.Dropout(0.3), keras.layers.Dense(5)]
     )
 
 
 def train_step(make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], Any]]) -> None:
     """``make_train_step(model, optimizer, loss_fn)`` must return ``step(x, y)`` that
     applies the gradients of ``loss_fn(y, model(x, training=True))`` to every trainable
-    variable and returns the loss (checked on a small LSTM against a reference step)."""
+    variable and returns the loss (checked on a small LSTM with dropout and batch norm
+    against a reference step)."""
     filled(make_train_step, "make_train_step")
     import keras
     import tensorflow as tf
@@ -209,7 +317,7 @@ def train_step(make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], A
     rng = np.random.default_rng(6)
     x = tf.constant(rng.integers(0, 5, size=(4, 7)), dtype=tf.int32)
     y = tf.constant(rng.integers(0, 5, size=(4, 7)), dtype=tf.int32)
-    train_step_against_reference(make_train_step, _tiny_sequence_model, x, y,
+    train_step_matches_reference(make_train_step, _tiny_sequence_model, x, y,
                                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
 
@@ -251,7 +359,24 @@ def sampling(sample_next: Callable[[Any, float], Any]) -> None:
                 fail(f"At temperature {temperature}: {name}.")
         fail(f"At temperature {temperature} the ids are drawn with frequencies {np.round(freq, 3).tolist()}, "
              f"expected softmax(logits / temperature) = {np.round(want, 3).tolist()}.")
-    ok("sample_next draws from softmax(logits / temperature) at temperatures 0.5, 1 and 2.")
+    import keras
+
+    small = tf.constant(np.tile(base, (200, 1)))
+    first = _int_array(call(sample_next, small, 1.0, what="sample_next(logits, 1.0)"), "sample_next", "ids").reshape(-1)
+    second = _int_array(call(sample_next, small, 1.0, what="sample_next(logits, 1.0)"), "sample_next", "ids").reshape(-1)
+    if np.array_equal(first, second):
+        fail("Two calls of sample_next on the same logits returned exactly the same 200 draws: a fixed seed "
+             "inside sample_next (a stateless op with a constant seed?) repeats its draws, so every generated "
+             "tune would follow the same path. Draw fresh random numbers at every call.")
+    draws = []
+    for _ in range(2):
+        keras.utils.set_random_seed(11)
+        draws.append(_int_array(call(sample_next, small, 1.0, what="sample_next(logits, 1.0)"), "sample_next",
+                                "ids").reshape(-1))
+    if not np.array_equal(*draws):
+        fail("After the same global seed, sample_next draws differently: draw from TensorFlow's (or NumPy's) "
+             "global random generator, which the notebook seeds, not from a fresh unseeded one.")
+    ok("sample_next draws from softmax(logits / temperature) at temperatures 0.5, 1 and 2, fresh at each call.")
 
 
 __all__ = ["batch_function", "loss_function", "sampling", "sequence_model", "train_step", "vectorize"]
