@@ -126,6 +126,13 @@ def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDiff
     return build
 
 
+class _Squash(layers.Layer):
+    """A custom layer that hides a ReLU."""
+
+    def call(self, t):
+        return keras.ops.relu(t)
+
+
 def _functional_discriminator():
     x = keras.Input((28, 28, 1))
     h = layers.Conv2D(64, (4, 4), strides=(2, 2), padding="same", activation="leaky_relu")(x)
@@ -153,6 +160,9 @@ def test_discriminator_accepts(build, capsys):
         (_discriminator(final="relu"), "goes through relu"),
         (_discriminator(final="tanh"), "goes through tanh"),
         (_discriminator(after=layers.Softmax()), "goes through softmax"),
+        (_discriminator(after=layers.Lambda(lambda t: keras.ops.relu(t))), "goes through relu"),
+        (_discriminator(after=layers.Lambda(lambda t: keras.ops.tanh(t) * 0.5)), "goes through an activation"),
+        (_discriminator(after=_Squash()), "something after that layer changes its value"),
         (_discriminator(conv=False), "No Conv2D"),
         (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Dense(1)]), "Flatten"),
         # the hidden layer, LeakyReLU, the twice-differentiable batch norm

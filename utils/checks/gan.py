@@ -225,6 +225,28 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
     ok(f"generator: ({latent_dim},) noise -> (28, 28, 1) images in [-1, 1], {generator.count_params():,} parameters.")
 
 
+def _expect_raw_output(model: Any, blocks: list[tuple[Any, list[Any]]], x: Any) -> None:
+    """By behaviour: with the last layer's kernel zeroed and its bias set to -5 then +5, a
+    model that returns logits outputs exactly -5 and +5 (whatever comes after the last
+    layer, a custom layer included, shows)."""
+    if not blocks or getattr(blocks[-1][0], "bias", None) is None:
+        return
+    last = blocks[-1][0]
+    saved = last.get_weights()
+    try:
+        outs = []
+        for value in (-5.0, 5.0):
+            last.set_weights([np.zeros_like(saved[0]), np.full_like(saved[1], value)])
+            outs.append(np.asarray(model(x, training=False)))
+    finally:
+        last.set_weights(saved)
+    if not (np.allclose(outs[0], -5.0, atol=1e-4) and np.allclose(outs[1], 5.0, atol=1e-4)):
+        fail(f"With the last Dense(1) fixed to output -5 and +5, the discriminator returns about "
+             f"{float(outs[0].mean()):.3g} and {float(outs[1].mean()):.3g}: something after that layer changes its "
+             f"value, so the output is not a logit. Leave the last Dense(1) without activation, and nothing "
+             f"after it: the loss applies the sigmoid.")
+
+
 def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
     """``build_discriminator()`` must map images ``(n, 28, 28, 1)`` to one **logit** per
     image ``(n, 1)`` (nothing after the last Dense), through the layers TODO 2 asks for --
@@ -258,6 +280,7 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
             fail("The discriminator ends in a sigmoid; return logits (Dense(1) with no activation) and let the "
                  "loss apply the sigmoid with from_logits=True -- it is numerically safer.")
         if last != "identity":
+            last = "an activation" if last == "other" else last
             fail(f"The discriminator's output goes through {last}, so it is not a logit (a logit can be any real "
                  f"number, negative too): leave the last Dense(1) without activation, and nothing after it.")
     loud = to_array(call(discriminator, x * 100.0, training=False, what="the discriminator on bright images"),
@@ -265,6 +288,7 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
     if np.all((logits >= 0) & (logits <= 1)) and np.all((loud >= 0) & (loud <= 1)):
         fail("The discriminator's outputs all lie in (0, 1) for inputs of very different scales, like "
              "probabilities: return logits (no sigmoid at the end).")
+    _expect_raw_output(discriminator, blocks, x)
     want = [("Conv2D", 64, (4, 4), (2, 2)), ("Conv2D", 128, (4, 4), (2, 2)), ("Dense", 256), ("Dense", 1)]
     names = ["Conv2D(64, 4x4, strides=2)", "Conv2D(128, 4x4, strides=2)", "Dense(256) (the hidden layer)", "Dense(1)"]
     blocks = _check_layers(discriminator, "discriminator", want, names)
