@@ -1,8 +1,11 @@
-"""Checks of notebook 06 accept correct variants (sum or mean of the two discriminator
-terms, one-sided label smoothing, either update order in the step) and reject the
-classic mistakes: real/fake labels swapped, a generator trained toward "fake",
-probabilities given to from-logits losses, a discriminator updated with the
-generator's gradients."""
+"""Checks of notebook 06 accept correct variants (the networks written with either API,
+sum or mean of the two discriminator terms, one-sided label smoothing, every update order
+in the step, noise drawn with or without the notebook's helper) and reject the classic
+mistakes: a missing hidden layer or batch norm, Keras's batch norm where the
+twice-differentiable one is asked, ReLU where LeakyReLU(0.2) is asked, any nonlinearity
+on the logits, real/fake labels swapped, a generator trained toward "fake", probabilities
+given to from-logits losses, a discriminator updated with the generator's gradients,
+networks stepped outside training mode, noise from a fixed seed, trackers swapped."""
 
 from __future__ import annotations
 
@@ -12,17 +15,33 @@ import tensorflow as tf
 from keras import layers
 
 from utils.checks import TodoNotDone, gan
+from utils.normalization import TwiceDifferentiableBatchNorm
 
 bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
 # ---------------------------------------------------------------- models
-def _generator(out_activation="tanh", up=True, channels=1):
+def _generator(out_activation="tanh", act=layers.ReLU, norm=layers.BatchNormalization, skip=(), up=True,
+               channels=1, last_kernel=5, norm_at=(0, 1, 2)):
+    """The notebook's generator, with one thing changed per argument."""
     def build(latent_dim):
-        stack = [keras.Input((latent_dim,)), layers.Dense(7 * 7 * 16), layers.ReLU(), layers.Reshape((7, 7, 16))]
+        def block(i):
+            out = []
+            if i in norm_at and norm is not None:
+                out.append(norm())
+            if act is not None:
+                out.append(act())
+            return out
+
+        stack = [keras.Input((latent_dim,)), layers.Dense(7 * 7 * 128, use_bias=False), *block(0),
+                 layers.Reshape((7, 7, 128))]
         if up:
-            stack += [layers.Conv2DTranspose(8, 4, 2, padding="same", activation="relu"),
-                      layers.Conv2DTranspose(channels, 4, 2, padding="same", activation=out_activation)]
+            if 1 not in skip:
+                stack += [layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False), *block(1)]
+            if 2 not in skip:
+                stack += [layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False), *block(2)]
+            if 3 not in skip:
+                stack += [layers.Conv2D(channels, last_kernel, padding="same", activation=out_activation)]
         else:
             stack += [layers.Flatten(), layers.Dense(784 * channels, activation=out_activation),
                       layers.Reshape((28, 28, channels))]
@@ -31,13 +50,18 @@ def _generator(out_activation="tanh", up=True, channels=1):
     return build
 
 
-def _upsampling_generator(latent_dim):
-    return keras.Sequential([keras.Input((latent_dim,)), layers.Dense(7 * 7 * 8), layers.Reshape((7, 7, 8)),
-                             layers.UpSampling2D(), layers.Conv2D(8, 3, padding="same", activation="relu"),
-                             layers.UpSampling2D(), layers.Conv2D(1, 3, padding="same", activation="tanh")])
+def _functional_generator(latent_dim):
+    """Written differently: the functional API, activations as strings, biases kept."""
+    z = keras.Input((latent_dim,))
+    h = layers.Activation("relu")(layers.BatchNormalization()(layers.Dense(7 * 7 * 128)(z)))
+    h = layers.Reshape((7, 7, 128))(h)
+    h = layers.Activation("relu")(layers.BatchNormalization()(layers.Conv2DTranspose(64, (4, 4), (2, 2), "same")(h)))
+    h = layers.ReLU()(layers.BatchNormalization()(layers.Conv2DTranspose(32, 4, 2, "same")(h)))
+    return keras.Model(z, layers.Activation("tanh")(layers.Conv2D(1, 5, padding="same")(h)))
 
 
-@pytest.mark.parametrize("build", [_generator(), _upsampling_generator])
+@pytest.mark.parametrize("build", [_generator(), _functional_generator,
+                                   _generator(norm=TwiceDifferentiableBatchNorm)])
 def test_generator_accepts(build, capsys):
     gan.generator_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -48,33 +72,79 @@ def test_generator_accepts(build, capsys):
     [
         (_generator(out_activation="sigmoid"), "never negative"),
         (_generator(out_activation=None), "end with activation='tanh'"),
-        (_generator(up=False), "No Conv2DTranspose"),
-        (_generator(channels=3), "one channel"),
+        (_generator(out_activation="relu"), "end with activation='tanh'"),
+        (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(784, activation="tanh"), layers.Reshape((28, 28, 1))]),
+         "No Conv2DTranspose"),
+        (_generator(channels=3), "to 1 channel"),
+        (_generator(skip=(3,)), "(16, 28, 28, 32)"),
+        (_generator(skip=(2,)), "(16, 14, 14, 1)"),
         (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(7 * 7 * 4), layers.Reshape((7, 7, 4)),
-                                     layers.Conv2DTranspose(1, 4, 2, padding="same", activation="tanh")]), "(16, 28, 28, 1)"),
+                                     layers.Conv2DTranspose(1, 4, 2, padding="same", activation="tanh")]), "(16, 14, 14, 1)"),
         (lambda d: keras.Sequential([keras.Input((d,)), layers.Lambda(lambda z: 0 * z[:, :1]), layers.Dense(7 * 7 * 4),
                                      layers.Reshape((7, 7, 4)), layers.Conv2DTranspose(1, 4, 4, padding="same", activation="tanh")]),
          "same image"),
+        # a missing hidden layer, the wrong widths or kernels
+        (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(7 * 7 * 128), layers.BatchNormalization(), layers.ReLU(),
+                                     layers.Reshape((7, 7, 128)),
+                                     layers.Conv2DTranspose(64, 4, 2, padding="same"), layers.BatchNormalization(), layers.ReLU(),
+                                     layers.Conv2DTranspose(1, 4, 2, padding="same", activation="tanh")]),
+         "the TODO asks for 4"),
+        (_generator(last_kernel=3), "expected Conv2D(1, 5x5, strides=1)"),
+        # batch norm and ReLU
+        (_generator(norm=None), "No batch norm after the generator's Dense(6272)"),
+        (_generator(norm_at=(0, 2)), "No batch norm after the generator's Conv2DTranspose(64"),
+        (_generator(act=None), "No nonlinearity"),
+        (_generator(act=lambda: layers.LeakyReLU(0.2)), "asks for ReLU"),
+        (_generator(act=lambda: layers.Activation("tanh")), "asks for ReLU"),
+        (_generator(norm=lambda: layers.BatchNormalization(trainable=False)), "batch norm has no effect"),
     ],
 )
 def test_generator_rejects(build, fragment, rejects):
     rejects(gan.generator_model, build, fragment=fragment)
 
 
-def _discriminator(final=None, conv=True):
+def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDifferentiableBatchNorm, hidden=True,
+                   conv=True, after=None, norm_at=(1, 2), first_norm=False):
+    """The notebook's discriminator, with one thing changed per argument."""
     def build():
+        def block(i):
+            out = [norm()] if (i in norm_at and norm is not None) or (i == 0 and first_norm) else []
+            return out + ([act()] if act is not None else [])
+
         stack = [keras.Input((28, 28, 1))]
         if conv:
-            stack += [layers.Conv2D(8, 4, 2, padding="same"), layers.LeakyReLU(0.2)]
-        stack += [layers.Flatten(), layers.Dense(1, activation=final)]
+            stack += [layers.Conv2D(64, 4, strides=2, padding="same"), *block(0),
+                      layers.Conv2D(128, 4, strides=2, padding="same", use_bias=False), *block(1)]
+        stack += [layers.Flatten()]
+        if hidden:
+            stack += [layers.Dense(256, use_bias=False), *block(2)]
+        stack += [layers.Dense(1, activation=final)]
+        if after is not None:
+            stack += [after]
         return keras.Sequential(stack)
 
     return build
 
 
-@pytest.mark.parametrize("build", [_discriminator(), lambda: keras.Sequential(
-    [keras.Input((28, 28, 1)), layers.Conv2D(8, 3, 2), layers.LeakyReLU(0.2), layers.Dropout(0.3),
-     layers.GlobalAveragePooling2D(), layers.Dense(1)])])
+class _Squash(layers.Layer):
+    """A custom layer that hides a ReLU."""
+
+    def call(self, t):
+        return keras.ops.relu(t)
+
+
+def _functional_discriminator():
+    x = keras.Input((28, 28, 1))
+    h = layers.Conv2D(64, (4, 4), strides=(2, 2), padding="same", activation="leaky_relu")(x)
+    h = layers.Conv2D(128, 4, strides=2, padding="same")(h)
+    h = layers.LeakyReLU(negative_slope=0.2)(TwiceDifferentiableBatchNorm()(h))
+    h = layers.Dense(256)(layers.Flatten()(h))
+    h = layers.Activation("leaky_relu")(TwiceDifferentiableBatchNorm()(h))
+    return keras.Model(x, layers.Dense(1)(h))
+
+
+@pytest.mark.parametrize("build", [_discriminator(), _functional_discriminator,
+                                   _discriminator(first_norm=True)])
 def test_discriminator_accepts(build, capsys):
     gan.discriminator_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -84,12 +154,26 @@ def test_discriminator_accepts(build, capsys):
     "build, fragment",
     [
         (_discriminator(final="sigmoid"), "ends in a sigmoid"),
-        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Flatten(), layers.Dense(1),
-                                   layers.Activation("sigmoid")]), "ends in a sigmoid"),
-        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Flatten(), layers.Dense(1),
-                                   layers.Lambda(lambda t: 1 / (1 + keras.ops.exp(-t)))]), "probabilities"),
+        (_discriminator(after=layers.Activation("sigmoid")), "ends in a sigmoid"),
+        (_discriminator(after=layers.Lambda(lambda t: 1 / (1 + keras.ops.exp(-t)))), "ends in a sigmoid"),
+        # any nonlinearity on the logits
+        (_discriminator(final="relu"), "goes through relu"),
+        (_discriminator(final="tanh"), "goes through tanh"),
+        (_discriminator(after=layers.Softmax()), "goes through softmax"),
+        (_discriminator(after=layers.Lambda(lambda t: keras.ops.relu(t))), "goes through relu"),
+        (_discriminator(after=layers.Lambda(lambda t: keras.ops.tanh(t) * 0.5)), "goes through an activation"),
+        (_discriminator(after=_Squash()), "something after that layer changes its value"),
         (_discriminator(conv=False), "No Conv2D"),
         (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 4, 2), layers.Dense(1)]), "Flatten"),
+        # the hidden layer, LeakyReLU, the twice-differentiable batch norm
+        (_discriminator(hidden=False), "the TODO asks for 4"),
+        (_discriminator(act=layers.ReLU), "LeakyReLU(0.2)"),
+        (_discriminator(act=layers.LeakyReLU), "keras.layers.LeakyReLU's default is 0.3"),
+        (_discriminator(act=None), "No nonlinearity"),
+        (_discriminator(norm=layers.BatchNormalization), "drops the second-derivative terms"),
+        (_discriminator(norm=None), "No batch norm after the discriminator's Conv2D(128"),
+        (_discriminator(norm_at=(1,)), "No batch norm after the discriminator's Dense(256)"),
+        (_discriminator(norm=lambda: TwiceDifferentiableBatchNorm(trainable=False)), "batch norm has no effect"),
     ],
 )
 def test_discriminator_rejects(build, fragment, rejects):
@@ -176,11 +260,12 @@ def test_generator_loss_rejects(fn, fragment, rejects):
 
 
 # ---------------------------------------------------------------- train step
-def _gan_class(body):
+def _gan_class(body, report="tracker"):
     class GAN(keras.Model):
         def __init__(self, generator, discriminator, latent_dim, **kwargs):
             super().__init__(**kwargs)
             self.generator, self.discriminator, self.latent_dim = generator, discriminator, latent_dim
+            self.seed_generator = keras.random.SeedGenerator(42)
             self.d_tracker = keras.metrics.Mean(name="d_loss")
             self.g_tracker = keras.metrics.Mean(name="g_loss")
 
@@ -193,24 +278,31 @@ def _gan_class(body):
             return [self.d_tracker, self.g_tracker]
 
         def sample_latent(self, n):
-            return tf.random.normal((n, self.latent_dim))
+            return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
 
         def train_step(self, real):
             d_loss, g_loss_value = body(self, real)
-            self.d_tracker.update_state(d_loss)
-            self.g_tracker.update_state(g_loss_value)
+            if report == "swapped":
+                self.d_tracker.update_state(g_loss_value)
+                self.g_tracker.update_state(d_loss)
+            elif report != "untracked":
+                self.d_tracker.update_state(d_loss)
+                self.g_tracker.update_state(g_loss_value)
+            if report == "step":
+                return {"d_loss": d_loss, "g_loss": g_loss_value}
             return {m.name: m.result() for m in self.metrics}
 
     return GAN
 
 
 def together(self, real, d_fn=d_loss_sum, swap=False, d_vars=None, g_vars=None, training=True, leak=False,
-             apply_d=True, apply_g=True):
-    z = self.sample_latent(tf.shape(real)[0])
+             apply_d=True, apply_g=True, noise=None, d_training="same"):
+    z = (noise or (lambda s, n: s.sample_latent(n)))(self, tf.shape(real)[0])
+    d_training = training if d_training == "same" else d_training
     with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
         fake = self.generator(z, training=training)
-        real_logits = self.discriminator(real, training=training)
-        fake_logits = self.discriminator(fake, training=training)
+        real_logits = self.discriminator(real, training=d_training)
+        fake_logits = self.discriminator(fake, training=d_training)
         d_loss = d_fn(fake_logits, real_logits) if swap else d_fn(real_logits, fake_logits)
         g = g_loss(fake_logits)
         d_objective = d_loss + g if leak else d_loss
@@ -253,9 +345,48 @@ def one_tape_for_both(self, real):
     return d_loss, g
 
 
-@pytest.mark.parametrize("body", [together, sequential])
+def sequential_same_noise(self, real):
+    """Discriminator first, then the generator through the updated discriminator, one draw of noise."""
+    z = tf.random.normal((tf.shape(real)[0], self.latent_dim))
+    with tf.GradientTape() as tape:
+        d_loss = d_loss_sum(self.discriminator(real, training=True),
+                            self.discriminator(self.generator(z, training=True), training=True))
+    d_vars = self.discriminator.trainable_variables
+    self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+    with tf.GradientTape() as tape:
+        g = g_loss(self.discriminator(self.generator(z, training=True), training=True))
+    g_vars = self.generator.trainable_variables
+    self.g_optimizer.apply_gradients(zip(tape.gradient(g, g_vars), g_vars))
+    return d_loss, g
+
+
+def generator_first(self, real):
+    n = tf.shape(real)[0]
+    with tf.GradientTape() as tape:
+        g = g_loss(self.discriminator(self.generator(self.sample_latent(n), training=True), training=True))
+    self.g_optimizer.apply_gradients(zip(tape.gradient(g, self.generator.trainable_weights),
+                                         self.generator.trainable_weights))
+    with tf.GradientTape() as tape:
+        fake = self.generator(self.sample_latent(n), training=True)
+        d_loss = d_loss_sum(self.discriminator(real, training=True), self.discriminator(fake, training=True))
+    self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, self.discriminator.trainable_weights),
+                                         self.discriminator.trainable_weights))
+    return d_loss, g
+
+
+@pytest.mark.parametrize("body", [
+    together, sequential, sequential_same_noise, generator_first,
+    # the noise drawn without the helper (the issue's wrongly rejected variant), or with keras.random
+    lambda s, r: together(s, r, noise=lambda m, n: tf.random.normal((n, m.latent_dim))),
+    lambda s, r: together(s, r, noise=lambda m, n: keras.random.normal((n, m.latent_dim), seed=m.seed_generator)),
+])
 def test_train_step_accepts(body, capsys):
     gan.train_step(_gan_class(body), d_loss_sum, g_loss)
+    assert "[ok]" in capsys.readouterr().out
+
+
+def test_train_step_accepts_step_values_as_metrics(capsys):
+    gan.train_step(_gan_class(together, report="step"), d_loss_sum, g_loss)
     assert "[ok]" in capsys.readouterr().out
 
 
@@ -277,10 +408,39 @@ def test_train_step_accepts_smoothed_loss(capsys):
         (lambda s, r: together(s, r, apply_g=False), "generator's weights never change"),
         (lambda s, r: together(s, r, g_vars=lambda m: m.generator.trainable_variables[:2]), "never changed"),
         (lambda s, r: together(s, r, training=False), "training=True"),
+        (lambda s, r: together(s, r, d_training=False), "discriminator is called without training=True"),
+        (lambda s, r: together(s, r, d_training=None), "discriminator is called without training=True"),
+        (lambda s, r: together(s, r, training=None, d_training=True), "generator is called without training=True"),
+        # noise: a fixed stateless seed, one vector for the whole batch, a hard-coded batch, not N(0, 1)
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.random.stateless_normal((n, m.latent_dim), seed=[1, 2])),
+         "same noise at every step"),
+        (lambda s, r: together(s, r, noise=lambda m, n: keras.random.normal((n, m.latent_dim), seed=7)),
+         "same noise at every step"),
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.tile(tf.random.normal((1, m.latent_dim)), [n, 1])),
+         "same noise vector"),
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.random.normal((64, m.latent_dim))),
+         "the generator received an input of shape (64, 6), expected (16, 6)"),
+        (lambda s, r: together(s, r, noise=lambda m, n: tf.random.uniform((n, m.latent_dim))), "standard normal"),
     ],
 )
 def test_train_step_rejects(body, fragment, rejects):
     rejects(gan.train_step, _gan_class(body), d_loss_sum, g_loss, fragment=fragment)
+
+
+@pytest.mark.parametrize("report, fragment", [("swapped", "trackers are swapped"), ("untracked", "never updated")])
+def test_train_step_rejects_trackers(report, fragment, rejects):
+    rejects(gan.train_step, _gan_class(together, report=report), d_loss_sum, g_loss, fragment=fragment)
+
+
+def test_train_step_blames_the_network_it_names(rejects):
+    """A discriminator-side mistake names a discriminator weight (it once named a generator's)."""
+    message = rejects(gan.train_step, _gan_class(lambda s, r: together(s, r, leak=True)), d_loss_sum, g_loss,
+                      fragment="discriminator's weights differ")
+    assert "(discriminator's " in message, message
+    message = rejects(gan.train_step, _gan_class(lambda s, r: together(s, r, g_vars=lambda m: m.generator.trainable_variables,
+                                                                        d_fn=d_loss_sum)), d_loss_sum,
+                      lambda f: 2.0 * g_loss(f), fragment="generator's weights differ")
+    assert "(generator's " in message, message
 
 
 def test_train_step_unfilled_is_todo():

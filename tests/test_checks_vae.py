@@ -1,11 +1,15 @@
-"""Checks of notebook 05 accept correct variants of each TODO and reject the classic
-mistakes: a KL with the wrong sign or on the wrong scale, sigma where log sigma^2 is
-meant, sampling that ignores the variance or blocks the gradient, reconstruction
-averaged over pixels while the KL is summed, beta ignored, gradients not applied."""
+"""Checks of notebook 05 accept correct variants of each TODO (sampling written with tf or
+keras.random, inline or through the layer) and reject the classic mistakes: a KL with the
+wrong sign or on the wrong scale, sigma where log sigma^2 is meant, sampling that ignores
+the variance, blocks the gradient or repeats its draws (a fixed seed, NumPy noise frozen
+by tf.function), reconstruction averaged over pixels while the KL is summed, beta
+ignored, a train step that decodes the mean, runs outside training mode, does not apply
+the gradients, or swaps its trackers."""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers
@@ -63,6 +67,12 @@ def test_sampling_accepts_seeded_keras_layer(capsys):
         (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.normal((20_000, 4)), "batch of 3"),
         (lambda m, lv: tf.random.normal(tf.shape(m), mean=0.0) * tf.stop_gradient(tf.exp(0.5 * lv)) + m,
          "No gradient flows back to log_var"),
+        # a sampler that returns the same draws on every call (a fixed stateless seed)
+        (lambda m, lv: m + tf.exp(0.5 * lv) * keras.random.normal(tf.shape(m), seed=1234), "identical samples"),
+        (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.stateless_normal(tf.shape(m), seed=[4, 2]), "identical samples"),
+        (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.uniform(tf.shape(m)), "expected the mean"),
+        (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.normal(tf.shape(m)).numpy(), "inside a tf.function"),
+        (lambda m, lv: m + tf.exp(0.5 * lv) * np.random.normal(size=m.shape).astype("float32"), "when the function is traced"),
     ],
 )
 def test_sampling_rejects(fn, fragment, rejects):
@@ -121,6 +131,7 @@ def test_kl_accepts(fn, capsys):
         (lambda m, lv: -0.5 * (1 + lv - m**2 - tf.exp(lv)), "one value per latent dimension"),
         (lambda m, lv: -0.5 * tf.reduce_sum(lv - m**2 - tf.exp(lv), axis=-1), "must be 0"),
         (lambda m, lv: -0.5 * tf.reduce_sum(1 + lv - tf.exp(lv), axis=-1), "mean^2 is missing"),
+        (lambda m, lv: -0.5 * tf.reduce_sum(1 + lv - m**2 - tf.exp(lv), axis=0), "over the batch axis"),
     ],
 )
 def test_kl_rejects(fn, fragment, rejects):
@@ -209,20 +220,27 @@ def _vae_class(step_body, sampling=None):
     return VAE
 
 
-def _right(self, x, variables=None, sign=1.0, training=True, beta=None, apply=True, report="tracker"):
+def _right(self, x, variables=None, sign=1.0, training=True, beta=None, apply=True, report="tracker",
+           sample=None, decode_mean=False, enc_training="same", dec_training="same", order=(0, 1, 2), stop=False):
+    enc_training = training if enc_training == "same" else enc_training
+    dec_training = training if dec_training == "same" else dec_training
     with tf.GradientTape() as tape:
-        mean, log_var = self.encoder(x, training=training)
-        z = self.sample(mean, log_var)
-        logits = self.decoder(z, training=training)
+        mean, log_var = self.encoder(x, training=enc_training)
+        z = (sample or self.sample)(mean, log_var)
+        if stop:
+            z = tf.stop_gradient(z)
+        logits = self.decoder(mean if decode_mean else z, training=dec_training)
         total, rec, kl = self.loss_fn(x, logits, mean, log_var, self.beta if beta is None else beta)
         objective = sign * total
     variables = self.trainable_weights if variables is None else variables(self)
     grads = tape.gradient(objective, variables)
     if apply:
         self.optimizer.apply_gradients(zip(grads, variables))
-    for tracker, value in zip(self.metrics, (total, rec, kl)):
-        tracker.update_state(value)
-    if report == "tracker":
+    values = (total, rec, kl)
+    if report != "untracked":
+        for tracker, i in zip(self.metrics, order):
+            tracker.update_state(values[i])
+    if report in ("tracker", "untracked"):
         return {m.name: m.result() for m in self.metrics}
     if report == "step":
         return {"loss": total, "reconstruction": rec, "kl": kl}
@@ -231,17 +249,30 @@ def _right(self, x, variables=None, sign=1.0, training=True, beta=None, apply=Tr
     return None
 
 
+def _seeded_keras_sample():
+    generator = keras.random.SeedGenerator(7)
+    return lambda m, lv: m + keras.ops.exp(0.5 * lv) * keras.random.normal(keras.ops.shape(m), seed=generator)
+
+
 @pytest.mark.parametrize(
     "body",
     [
         _right,
         lambda self, x: _right(self, x, report="step"),
         lambda self, x: _right(self, x, variables=lambda s: s.encoder.trainable_variables + s.decoder.trainable_variables),
+        # the noise drawn inline, bypassing the sampling helper, in three ways
+        lambda self, x: _right(self, x, sample=lambda m, lv: m + tf.exp(lv / 2) * tf.random.normal((tf.shape(x)[0], 4))),
+        lambda self, x: _right(self, x, sample=lambda m, lv: tf.random.normal(tf.shape(m), mean=m, stddev=1.0) * 0
+                               + m + tf.sqrt(tf.exp(lv)) * tf.random.normal(tf.shape(m))),
+        lambda self, x: _right(self, x, sample=_SEEDED),
     ],
 )
 def test_train_step_accepts(body, capsys):
     vae.train_step(_vae_class(body))
     assert "[ok]" in capsys.readouterr().out
+
+
+_SEEDED = _seeded_keras_sample()
 
 
 @pytest.mark.parametrize(
@@ -252,9 +283,24 @@ def test_train_step_accepts(body, capsys):
         (lambda self, x: _right(self, x, variables=lambda s: s.decoder.trainable_variables), "encoder weight"),
         (lambda self, x: _right(self, x, sign=-1.0), "uphill"),
         (lambda self, x: _right(self, x, beta=1.0), "differs from a reference step"),
-        (lambda self, x: _right(self, x, training=False), "differs from a reference step"),
+        (lambda self, x: _right(self, x, training=False), "without training=True"),
+        (lambda self, x: _right(self, x, enc_training=False), "encoder is called without training=True"),
+        (lambda self, x: _right(self, x, dec_training=None), "decoder is called without training=True"),
         (lambda self, x: _right(self, x, report=None), "return the metrics"),
-        (lambda self, x: _right(self, x, report="wrong"), "update the 'loss' tracker"),
+        (lambda self, x: _right(self, x, report="wrong"), "trackers are swapped"),
+        (lambda self, x: _right(self, x, order=(0, 2, 1)), "trackers are swapped"),
+        (lambda self, x: _right(self, x, report="untracked"), "never updated"),
+        # the VAE-specific mistakes: the mean decoded, noise that does not vary, the wrong scale
+        (lambda self, x: _right(self, x, decode_mean=True), "receives the mean itself"),
+        (lambda self, x: _right(self, x, sample=lambda m, lv: m), "receives the mean itself"),
+        (lambda self, x: _right(self, x, sample=lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.stateless_normal(
+            tf.shape(m), seed=[1, 2])), "same at every step"),
+        (lambda self, x: _right(self, x, sample=lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.normal(tf.shape(m)[1:])),
+         "same noise"),
+        (lambda self, x: _right(self, x, sample=lambda m, lv: m + tf.exp(lv) * tf.random.normal(tf.shape(m))),
+         "standard deviation"),
+        (lambda self, x: _right(self, x, sample=lambda m, lv: m + tf.random.uniform(tf.shape(m))), "expected about 0 and 1"),
+        (lambda self, x: _right(self, x, stop=True), "no stop_gradient"),
     ],
 )
 def test_train_step_rejects(body, fragment, rejects):

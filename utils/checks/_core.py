@@ -260,3 +260,79 @@ def train_step_against_reference(
                      f"{float(np.max(np.abs(a - b))):.3g}). Check that the model runs with training=True "
                      f"and that each gradient goes with its own variable.")
     ok("train_step applies the loss's gradients to every trainable variable and returns the loss.")
+
+
+class CallLog:
+    """What a :func:`probe_layer` saw while the learner's code ran: the ``training`` flag
+    of every call and, when ``shape`` is given, the inputs of the last ``slots`` calls
+    (kept in variables, so recording also works inside a ``tf.function``).
+
+    Checks use it to replay the learner's own random draws in a reference computation
+    (whichever way they were drawn) and to name a network called outside training mode.
+    """
+
+    def __init__(self, shape: Sequence[int] | None = None, slots: int = 4) -> None:
+        import tensorflow as tf
+
+        self.flags: list[Any] = []
+        self.shape = tuple(int(s) for s in shape) if shape is not None else None
+        self.slots = slots
+        self.count = tf.Variable(0, trainable=False, dtype="int32")
+        self.inputs = tf.Variable(tf.zeros((slots, *self.shape)), trainable=False) if self.shape else None
+
+    def reset(self) -> None:
+        """Forget every call (before the next step)."""
+        self.flags.clear()
+        self.count.assign(0)
+
+    def seen(self) -> list[np.ndarray]:
+        """The recorded inputs, oldest first (at most ``slots``)."""
+        if self.inputs is None:
+            return []
+        n = min(int(self.count.numpy()), self.slots)
+        return [self.inputs[i].numpy() for i in range(n)]
+
+    def not_training(self) -> bool:
+        """Whether some call ran without ``training=True``."""
+        def training(flag: Any) -> bool:
+            if isinstance(flag, (bool, type(None))):
+                return bool(flag)
+            try:
+                return bool(np.asarray(flag))
+            except Exception:  # noqa: BLE001 - a symbolic flag inside a tf.function: cannot tell, do not blame
+                return True
+
+        return not all(training(flag) for flag in self.flags)
+
+
+def probe_layer(name: str = "probe", what: str = "the network") -> Any:
+    """A pass-through Keras layer; once its ``log`` attribute is set to a :class:`CallLog`
+    (after the model is built), every call is recorded there. Cloneable (a clone records
+    nothing), so models built with it can be copied with ``keras.models.clone_model``.
+    ``what`` names the network in the error raised for an input of the wrong shape."""
+    import keras
+    import tensorflow as tf
+
+    class Probe(keras.layers.Layer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.log: CallLog | None = None
+
+        def call(self, x: Any, training: Any = None) -> Any:
+            log = self.log
+            if log is None:
+                return x
+            log.flags.append(training)
+            if log.shape is not None:
+                got = tuple(x.shape)
+                if len(got) != len(log.shape) or any(g is not None and g != w for g, w in zip(got, log.shape)):
+                    raise ValueError(f"{what} received an input of shape {got}, expected {log.shape}")
+                slot = tf.minimum(log.count, log.slots - 1)
+                log.inputs[slot].assign(tf.cast(x, log.inputs.dtype))
+                log.count.assign_add(1)
+            return x
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            return input_shape
+
+    return Probe(name=name)

@@ -51,10 +51,125 @@ def _model(builder: Callable[..., Any], label: str, *args: Any) -> Any:
     return model
 
 
+# ------------------------------------------------------------------ the two networks
+_PROBE_VALUES = np.array([-3.0, -1.0, -0.25, 0.0, 0.5, 2.0], dtype="float32")
+
+
+def _weight_layers() -> tuple[type, ...]:
+    import keras
+
+    return (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
+
+
+def _describe(layer: Any) -> str:
+    import keras
+
+    if isinstance(layer, keras.layers.Dense):
+        return f"Dense({layer.units})"
+    kernel = "x".join(str(k) for k in layer.kernel_size)
+    return f"{type(layer).__name__}({layer.filters}, {kernel}, strides={layer.strides[0]})"
+
+
+def _signature(layer: Any) -> tuple[Any, ...]:
+    import keras
+
+    if isinstance(layer, keras.layers.Dense):
+        return ("Dense", layer.units)
+    kind_ = "Conv2DTranspose" if isinstance(layer, keras.layers.Conv2DTranspose) else "Conv2D"
+    return (kind_, layer.filters, tuple(layer.kernel_size), tuple(layer.strides))
+
+
+def _blocks(model: Any) -> list[tuple[Any, list[Any]]]:
+    """Each weight layer (Dense, Conv2D, Conv2DTranspose) with the layers that follow it
+    up to the next weight layer, in the model's order."""
+    blocks: list[tuple[Any, list[Any]]] = []
+    for layer in _layers(model):
+        if isinstance(layer, _weight_layers()):
+            blocks.append((layer, []))
+        elif blocks:
+            blocks[-1][1].append(layer)
+    return blocks
+
+
+def _nonlinearity(layer: Any, followers: list[Any]) -> str:
+    """What the block applies elementwise after its weight layer, found by running its
+    activation and activation layers on a few numbers: 'identity', 'relu',
+    'leaky_relu(slope)', 'tanh', 'sigmoid', 'softmax' or 'other'."""
+    import keras
+    import tensorflow as tf
+
+    acts = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU,
+            keras.layers.Softmax, keras.layers.Lambda)
+    v = tf.constant(_PROBE_VALUES[None, :])
+    out = v
+    if getattr(layer, "activation", None) is not None:
+        out = layer.activation(out)
+    for follower in followers:
+        if isinstance(follower, acts):
+            try:
+                out = follower(out)
+            except Exception:  # noqa: BLE001, S112 - a Lambda that is not elementwise: not an activation
+                continue
+    y, x = np.asarray(out)[0], _PROBE_VALUES
+    if y.shape != x.shape:
+        return "other"
+    named = {"identity": x, "relu": np.maximum(x, 0), "tanh": np.tanh(x), "sigmoid": 1 / (1 + np.exp(-x)),
+             "softmax": np.exp(x) / np.exp(x).sum()}
+    for name, want in named.items():
+        if np.allclose(y, want, atol=1e-4):
+            return name
+    pos, neg = x > 0, x < 0
+    if np.allclose(y[pos], x[pos], atol=1e-4) and np.all(y[neg] < 0):
+        slope = y[neg] / x[neg]
+        if np.allclose(slope, slope[0], atol=1e-4):
+            return f"leaky_relu({float(slope[0]):.2g})"
+    return "other"
+
+
+def _norms(followers: list[Any]) -> list[Any]:
+    import keras
+
+    norm_types = (keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.GroupNormalization,
+                  keras.layers.UnitNormalization)
+    return [f for f in followers if isinstance(f, norm_types)]
+
+
+def _check_layers(model: Any, who: str, want: list[tuple[Any, ...]], names: list[str]) -> list[tuple[Any, list[Any]]]:
+    """The weight layers must be the ones the TODO asks for, in order (a missing hidden
+    layer, a wrong width or kernel size is named)."""
+    blocks = _blocks(model)
+    got = [_signature(layer) for layer, _ in blocks]
+    if got == want:
+        return blocks
+    have = ", ".join(_describe(layer) for layer, _ in blocks) or "none"
+    asked = ", ".join(names)
+    if len(got) < len(want):
+        missing = next((names[i] for i in range(len(want)) if i >= len(got) or got[i] != want[i]), names[-1])
+        fail(f"The {who} has {len(got)} layers with weights ({have}); the TODO asks for {len(want)}: {asked}. "
+             f"The first one missing or different is {missing}.")
+    i = next(i for i in range(min(len(got), len(want)) + 1) if i >= len(got) or i >= len(want) or got[i] != want[i])
+    if i < len(want) and i < len(got):
+        fail(f"The {who}'s layer {i + 1} with weights is {_describe(blocks[i][0])}, expected {names[i]} "
+             f"(the TODO asks for {asked}).")
+    fail(f"The {who} has {len(got)} layers with weights ({have}); the TODO asks for {len(want)}: {asked}.")
+
+
+def _batch_dependent(model: Any, x: Any) -> bool:
+    """In training mode, batch norm makes each output depend on the other images of the batch."""
+    import tensorflow as tf
+
+    a = np.asarray(model(x, training=True))[:1]
+    other = tf.concat([x[:1], tf.reverse(x[1:], axis=[0]) * 0.5 + 0.3], axis=0)
+    b = np.asarray(model(other, training=True))[:1]
+    return not np.allclose(a, b, atol=1e-6)
+
+
 def generator_model(build_generator: Callable[[int], Any]) -> None:
     """``build_generator(latent_dim)`` must map noise ``(n, latent_dim)`` to images
-    ``(n, 28, 28, 1)`` in ``[-1, 1]`` (a ``tanh`` output), through transposed
-    convolutions (or up-sampling), and different noise must give different images."""
+    ``(n, 28, 28, 1)`` in ``[-1, 1]`` (a ``tanh`` output) through the layers TODO 1 asks
+    for -- ``Dense(7*7*128)``, ``Conv2DTranspose(64, 4, 2)``, ``Conv2DTranspose(32, 4, 2)``,
+    ``Conv2D(1, 5)`` -- each hidden one followed by batch norm (working in training mode)
+    and ReLU; different noise must give different images."""
     import keras
     import tensorflow as tf
 
@@ -66,7 +181,7 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
     images = to_array(call(generator, z, training=False, what=label,
                            hint=f"Its input is keras.Input(shape=(latent_dim,)) -- here ({latent_dim},)."), label)
     if images.shape != (16, *IMAGE_SHAPE):
-        hint = " End with Conv2DTranspose(1, ...) so there is one channel." if images.shape[1:3] == (28, 28) else ""
+        hint = " End with a convolution to 1 channel." if images.shape[1:3] == (28, 28) else ""
         fail(f"{label} gives images of shape {images.shape}, expected (16, 28, 28, 1): start from a 7x7 map "
              f"(Dense -> Reshape((7, 7, channels))) and double it twice with strided Conv2DTranspose.{hint}")
     if images.min() < -1 - 1e-5 or images.max() > 1 + 1e-5:
@@ -84,17 +199,64 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
              "activation='tanh' (a sigmoid or ReLU output cannot draw the black background at -1).")
     upsamplers = (keras.layers.Conv2DTranspose, keras.layers.UpSampling2D)
     if not any(isinstance(layer, upsamplers) for layer in _layers(generator)):
-        fail("No Conv2DTranspose (or UpSampling2D) layer: a DCGAN generator grows the image with transposed "
+        fail("No Conv2DTranspose layer: a DCGAN generator grows the image with transposed "
              "convolutions, e.g. Conv2DTranspose(64, 4, strides=2, padding='same').")
+    want = [("Dense", 7 * 7 * 128), ("Conv2DTranspose", 64, (4, 4), (2, 2)), ("Conv2DTranspose", 32, (4, 4), (2, 2)),
+            ("Conv2D", 1, (5, 5), (1, 1))]
+    names = ["Dense(6272) (7*7*128)", "Conv2DTranspose(64, 4x4, strides=2)", "Conv2DTranspose(32, 4x4, strides=2)",
+             "Conv2D(1, 5x5, strides=1)"]
+    blocks = _check_layers(generator, "generator", want, names)
+    for (layer, followers), name in zip(blocks[:-1], names):
+        if not _norms(followers):
+            fail(f"No batch norm after the generator's {name}: every hidden layer is followed by "
+                 f"BatchNormalization, which keeps the signal's scale stable while the generator trains.")
+        act = _nonlinearity(layer, followers)
+        if act == "identity":
+            fail(f"No nonlinearity after the generator's {name}: add a ReLU after its batch norm (without it, "
+                 f"stacked layers collapse into one linear map).")
+        if act != "relu":
+            fail(f"The generator's {name} is followed by {act}; TODO 1 asks for ReLU after each batch norm "
+                 f"(LeakyReLU is the discriminator's).")
+    if _nonlinearity(*blocks[-1]) != "tanh":
+        fail(f"The generator's last layer applies {_nonlinearity(*blocks[-1])}; end with activation='tanh'.")
+    if not _batch_dependent(generator, z):
+        fail("In training mode the generator's batch norm has no effect (each image ignores the rest of the "
+             "batch): did you freeze it (trainable=False makes Keras run it in inference mode)?")
     ok(f"generator: ({latent_dim},) noise -> (28, 28, 1) images in [-1, 1], {generator.count_params():,} parameters.")
+
+
+def _expect_raw_output(model: Any, blocks: list[tuple[Any, list[Any]]], x: Any) -> None:
+    """By behaviour: with the last layer's kernel zeroed and its bias set to -5 then +5, a
+    model that returns logits outputs exactly -5 and +5 (whatever comes after the last
+    layer, a custom layer included, shows)."""
+    if not blocks or getattr(blocks[-1][0], "bias", None) is None:
+        return
+    last = blocks[-1][0]
+    saved = last.get_weights()
+    try:
+        outs = []
+        for value in (-5.0, 5.0):
+            last.set_weights([np.zeros_like(saved[0]), np.full_like(saved[1], value)])
+            outs.append(np.asarray(model(x, training=False)))
+    finally:
+        last.set_weights(saved)
+    if not (np.allclose(outs[0], -5.0, atol=1e-4) and np.allclose(outs[1], 5.0, atol=1e-4)):
+        fail(f"With the last Dense(1) fixed to output -5 and +5, the discriminator returns about "
+             f"{float(outs[0].mean()):.3g} and {float(outs[1].mean()):.3g}: something after that layer changes its "
+             f"value, so the output is not a logit. Leave the last Dense(1) without activation, and nothing "
+             f"after it: the loss applies the sigmoid.")
 
 
 def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
     """``build_discriminator()`` must map images ``(n, 28, 28, 1)`` to one **logit** per
-    image ``(n, 1)`` (no sigmoid), with convolutions, and pass gradients to its input
-    (the generator learns through them)."""
+    image ``(n, 1)`` (nothing after the last Dense), through the layers TODO 2 asks for --
+    ``Conv2D(64, 4, 2)``, ``Conv2D(128, 4, 2)``, ``Dense(256)``, ``Dense(1)`` -- with
+    LeakyReLU(0.2) after each hidden one and ``TwiceDifferentiableBatchNorm`` (in training
+    mode) after the second and third, and pass gradients to its input."""
     import keras
     import tensorflow as tf
+
+    from utils.normalization import TwiceDifferentiableBatchNorm
 
     filled(build_discriminator, "build_discriminator")
     discriminator = _model(build_discriminator, "build_discriminator()")
@@ -108,19 +270,54 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
     if logits.shape != (32, 1):
         hint = " Flatten the feature maps before the last Dense(1)." if logits.ndim > 2 else ""
         fail(f"{label} gives shape {logits.shape}, expected (32, 1): one real-vs-fake score per image.{hint}")
-    last = [layer for layer in _layers(discriminator) if hasattr(layer, "activation") or isinstance(layer, keras.layers.Activation)]
-    sigmoid = keras.activations.sigmoid
-    if last and getattr(last[-1], "activation", None) is sigmoid:
-        fail("The discriminator ends in a sigmoid; return logits (Dense(1) with no activation) and let the "
-             "loss apply the sigmoid with from_logits=True -- it is numerically safer.")
+    if not any(isinstance(layer, keras.layers.Conv2D) for layer in _layers(discriminator)):
+        fail("No Conv2D layer: the DCGAN discriminator is a CNN with strided convolutions "
+             "(Conv2D(64, 4, strides=2, padding='same'), LeakyReLU, ...).")
+    blocks = _blocks(discriminator)
+    if blocks:
+        last = _nonlinearity(*blocks[-1])
+        if last == "sigmoid":
+            fail("The discriminator ends in a sigmoid; return logits (Dense(1) with no activation) and let the "
+                 "loss apply the sigmoid with from_logits=True -- it is numerically safer.")
+        if last != "identity":
+            last = "an activation" if last == "other" else last
+            fail(f"The discriminator's output goes through {last}, so it is not a logit (a logit can be any real "
+                 f"number, negative too): leave the last Dense(1) without activation, and nothing after it.")
     loud = to_array(call(discriminator, x * 100.0, training=False, what="the discriminator on bright images"),
                     "the discriminator on bright images")
     if np.all((logits >= 0) & (logits <= 1)) and np.all((loud >= 0) & (loud <= 1)):
         fail("The discriminator's outputs all lie in (0, 1) for inputs of very different scales, like "
              "probabilities: return logits (no sigmoid at the end).")
-    if not any(isinstance(layer, keras.layers.Conv2D) for layer in _layers(discriminator)):
-        fail("No Conv2D layer: the DCGAN discriminator is a CNN with strided convolutions "
-             "(Conv2D(64, 4, strides=2, padding='same'), LeakyReLU, ...).")
+    _expect_raw_output(discriminator, blocks, x)
+    want = [("Conv2D", 64, (4, 4), (2, 2)), ("Conv2D", 128, (4, 4), (2, 2)), ("Dense", 256), ("Dense", 1)]
+    names = ["Conv2D(64, 4x4, strides=2)", "Conv2D(128, 4x4, strides=2)", "Dense(256) (the hidden layer)", "Dense(1)"]
+    blocks = _check_layers(discriminator, "discriminator", want, names)
+    for i, ((layer, followers), name) in enumerate(zip(blocks[:-1], names)):
+        act = _nonlinearity(layer, followers)
+        if act == "relu":
+            fail(f"The discriminator's {name} is followed by ReLU; TODO 2 asks for LeakyReLU(0.2): its small slope "
+                 f"for negative inputs keeps gradients flowing back to the generator.")
+        if act == "identity":
+            fail(f"No nonlinearity after the discriminator's {name}: add LeakyReLU(0.2).")
+        if act.startswith("leaky_relu(") and act != "leaky_relu(0.2)":
+            fail(f"The discriminator's {name} is followed by {act}: set the slope to 0.2 "
+                 f"(keras.layers.LeakyReLU's default is 0.3).")
+        if act != "leaky_relu(0.2)":
+            fail(f"The discriminator's {name} is followed by {act}; TODO 2 asks for LeakyReLU(0.2).")
+        norms = _norms(followers)
+        if i == 0:
+            continue
+        if not norms:
+            fail(f"No batch norm after the discriminator's {name}: TODO 2 asks for "
+                 f"normalization.TwiceDifferentiableBatchNorm() there.")
+        if not all(isinstance(n, TwiceDifferentiableBatchNorm) for n in norms):
+            fail(f"After the discriminator's {name} the batch norm is {type(norms[0]).__name__}, expected "
+                 f"normalization.TwiceDifferentiableBatchNorm(): the R1 penalty differentiates the discriminator "
+                 f"twice, and Keras's own BatchNormalization drops the second-derivative terms through the batch "
+                 f"mean on TensorFlow, so R1 would follow a partly wrong gradient.")
+    if not _batch_dependent(discriminator, x):
+        fail("In training mode the discriminator's batch norm has no effect (each verdict ignores the rest of "
+             "the batch): did you freeze it (trainable=False makes Keras run it in inference mode)?")
     grad = tape.gradient(total, x)
     if grad is None or not np.any(np.asarray(grad) != 0):
         fail("No gradient reaches the discriminator's input, so the generator could not learn through it.")
@@ -215,99 +412,211 @@ def generator_loss(loss_fn: Callable[[Any], Any]) -> None:
 
 
 # ------------------------------------------------------------------ the training step
-_LATENT = 5
+_LATENT = 6
+_BATCH = 16
 _SMALL = (4, 4, 1)
+_FIXED_DROPOUT: Any = None
 
 
-def _tiny_pair(seed: int) -> tuple[Any, Any]:
+def _fixed_dropout(rate: float, seed: int) -> Any:
+    """A dropout layer with a fixed mask (drawn once from ``seed``), so that a step with
+    dropout can be compared exactly with a reference step; like Keras's Dropout it acts
+    only in training mode."""
+    global _FIXED_DROPOUT
+    import keras
+
+    if _FIXED_DROPOUT is None:
+        class FixedDropout(keras.layers.Layer):
+            def __init__(self, rate: float, seed: int, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self.rate, self.seed = rate, seed
+
+            def build(self, input_shape: Any) -> None:
+                keep = np.random.default_rng(self.seed).random(int(input_shape[-1])) >= self.rate
+                self.mask = keras.ops.convert_to_tensor((keep / (1 - self.rate)).astype("float32"))
+
+            def call(self, x: Any, training: Any = None) -> Any:
+                return x * self.mask if training else x
+
+            def get_config(self) -> dict[str, Any]:
+                return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+        _FIXED_DROPOUT = FixedDropout
+    return _FIXED_DROPOUT(rate, seed)
+
+
+def _tiny_pair(seed: int | None) -> tuple[Any, Any]:
+    """A generator and a discriminator with batch norm and dropout (so training mode
+    matters in both), each starting with a probe layer that records its calls. With
+    ``seed=None`` the global random state is left alone (reference copies, built between
+    the learner's steps, must not reset the learner's random draws)."""
     import keras
     from keras import layers
 
-    keras.utils.set_random_seed(seed)
+    from utils.checks._core import probe_layer
+    from utils.normalization import TwiceDifferentiableBatchNorm
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     generator = keras.Sequential(
-        [keras.Input((_LATENT,)), layers.Dense(8), layers.BatchNormalization(), layers.ReLU(),
-         layers.Dense(16, activation="tanh"), layers.Reshape(_SMALL)],
+        [keras.Input((_LATENT,)), probe_layer("generator_probe", "the generator"), layers.Dense(8), layers.BatchNormalization(),
+         layers.ReLU(), _fixed_dropout(0.25, 1), layers.Dense(16, activation="tanh"), layers.Reshape(_SMALL)],
         name="tiny_generator",
     )
     discriminator = keras.Sequential(
-        [keras.Input(_SMALL), layers.Flatten(), layers.Dense(8), layers.LeakyReLU(0.2), layers.Dense(1)],
+        [keras.Input(_SMALL), probe_layer("discriminator_probe", "the discriminator"), layers.Flatten(), layers.Dense(8),
+         TwiceDifferentiableBatchNorm(), layers.LeakyReLU(0.2), _fixed_dropout(0.25, 2), layers.Dense(1)],
         name="tiny_discriminator",
     )
     return generator, discriminator
 
 
-def _reference(order: str, d_loss_fn: Any, g_loss_fn: Any, real: Any, z: Any, steps: int) -> list[list[np.ndarray]]:
-    """Trainable weights (generator, then discriminator) after each of ``steps`` reference steps."""
-    import keras
-    import tensorflow as tf
+def _probe(model: Any) -> Any:
+    return next(layer for layer in model.layers if layer.name.endswith("_probe"))
 
-    generator, discriminator = _tiny_pair(0)
-    d_opt, g_opt = keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
-    g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
 
-    def d_step() -> None:
-        with tf.GradientTape() as tape:
-            fake = generator(z, training=True)
-            loss = d_loss_fn(discriminator(real, training=True), discriminator(fake, training=True))
-        d_opt.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
+class _Reference:
+    """A reference training run in one update order -- ``"together"`` (both losses from
+    the same forward pass), ``"d_then_g"`` or ``"g_then_d"`` -- that takes the noise
+    the learner's step drew (``z_index`` for the discriminator's and the generator's
+    update), and keeps the losses of each step."""
 
-    def g_step() -> None:
-        with tf.GradientTape() as tape:
-            loss = g_loss_fn(discriminator(generator(z, training=True), training=True))
-        g_opt.apply_gradients(zip(tape.gradient(loss, g_vars), g_vars))
+    def __init__(self, order: str, d_index: int, g_index: int, d_loss_fn: Any, g_loss_fn: Any,
+                 initial: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+        import keras
 
-    def together() -> None:
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = generator(z, training=True)
-            fake_logits = discriminator(fake, training=True)
-            d_loss = d_loss_fn(discriminator(real, training=True), fake_logits)
-            g_loss = g_loss_fn(fake_logits)
-        d_grads, g_grads = d_tape.gradient(d_loss, d_vars), g_tape.gradient(g_loss, g_vars)
-        d_opt.apply_gradients(zip(d_grads, d_vars))
-        g_opt.apply_gradients(zip(g_grads, g_vars))
+        self.order, self.d_index, self.g_index = order, d_index, g_index
+        self.d_loss_fn, self.g_loss_fn = d_loss_fn, g_loss_fn
+        self.generator, self.discriminator = _tiny_pair(None)
+        self.generator.set_weights(initial[0])
+        self.discriminator.set_weights(initial[1])
+        self.d_opt, self.g_opt = keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
+        self.losses: list[dict[str, float]] = []
 
-    plan = {"d_then_g": (d_step, g_step), "g_then_d": (g_step, d_step), "together": (together,)}[order]
-    after = []
-    for _ in range(steps):
+    def weights(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.generator.trainable_variables + self.discriminator.trainable_variables]
+
+    def step(self, real: Any, zs: list[np.ndarray]) -> None:
+        import tensorflow as tf
+
+        g, d = self.generator, self.discriminator
+        g_vars, d_vars = g.trainable_variables, d.trainable_variables
+        zd, zg = tf.constant(zs[self.d_index]), tf.constant(zs[self.g_index])
+        losses: dict[str, float] = {}
+
+        def d_step() -> None:
+            with tf.GradientTape() as tape:
+                loss = self.d_loss_fn(d(real, training=True), d(g(zd, training=True), training=True))
+            self.d_opt.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
+            losses["d_loss"] = float(loss)
+
+        def g_step() -> None:
+            with tf.GradientTape() as tape:
+                loss = self.g_loss_fn(d(g(zg, training=True), training=True))
+            self.g_opt.apply_gradients(zip(tape.gradient(loss, g_vars), g_vars))
+            losses["g_loss"] = float(loss)
+
+        def together() -> None:
+            with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+                fake_logits = d(g(zd, training=True), training=True)
+                d_loss = self.d_loss_fn(d(real, training=True), fake_logits)
+                g_loss = self.g_loss_fn(fake_logits)
+            d_grads, g_grads = d_tape.gradient(d_loss, d_vars), g_tape.gradient(g_loss, g_vars)
+            self.d_opt.apply_gradients(zip(d_grads, d_vars))
+            self.g_opt.apply_gradients(zip(g_grads, g_vars))
+            losses["d_loss"], losses["g_loss"] = float(d_loss), float(g_loss)
+
+        plan = {"d_then_g": (d_step, g_step), "g_then_d": (g_step, d_step), "together": (together,)}[self.order]
         for part in plan:
             part()
-        after.append([v.numpy().copy() for v in g_vars + d_vars])
-    return after
+        self.losses.append(losses)
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return matches(a, b, rtol=1e-3, atol=1e-5)
 
 
 def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
                generator_loss_fn: Callable[[Any], Any]) -> None:
     """``GAN(generator, discriminator, latent_dim).train_step(real_images)`` must draw
-    noise with ``self.sample_latent(batch_size)``, update the discriminator with the
-    gradients of ``discriminator_loss`` (real vs generated images) with ``self.d_optimizer``,
-    update the generator with the gradients of ``generator_loss`` with ``self.g_optimizer``,
-    and return the metrics with ``"d_loss"`` and ``"g_loss"``."""
+    standard-normal noise, one vector per real image and new at every step (with
+    ``self.sample_latent`` or any other way), update the discriminator with the gradients
+    of ``discriminator_loss`` (real vs generated images) with ``self.d_optimizer``, update
+    the generator with the gradients of ``generator_loss`` with ``self.g_optimizer``, both
+    networks in training mode, and return the metrics with ``"d_loss"`` and ``"g_loss"``
+    from their own trackers.
+
+    The reference networks contain batch norm and dropout; the reference steps replay the
+    noise the learner's step drew (recorded at the generator's input) in each correct
+    update order: both networks from the same forward pass, or one after the other."""
     import keras
     import tensorflow as tf
 
+    from utils.checks._core import CallLog
+
     filled(gan_cls, "GAN")
     generator, discriminator = _tiny_pair(0)
+    g_log, d_log = CallLog((_BATCH, _LATENT), slots=4), CallLog()
+    _probe(generator).log, _probe(discriminator).log = g_log, d_log
     gan = call(gan_cls, generator, discriminator, _LATENT, what=f"GAN(generator, discriminator, latent_dim={_LATENT})")
     call(gan.compile, d_optimizer=keras.optimizers.SGD(0.1), g_optimizer=keras.optimizers.SGD(0.1),
          what="gan.compile(d_optimizer=..., g_optimizer=...)")
     rng = np.random.default_rng(24)
-    real = tf.constant(rng.uniform(-1, 1, size=(8, *_SMALL)).astype("float32"))
-    z = tf.constant(rng.normal(size=(8, _LATENT)).astype("float32"))
-    gan.sample_latent = lambda n: z[:n]  # the same noise every time, so the step is reproducible
+    real = tf.constant(rng.uniform(-1, 1, size=(_BATCH, *_SMALL)).astype("float32"))
     g_vars, d_vars = generator.trainable_variables, discriminator.trainable_variables
+    n_g = len(g_vars)
     names = [f"generator's {v.path}" for v in g_vars] + [f"discriminator's {v.path}" for v in d_vars]
     start = [v.numpy().copy() for v in g_vars + d_vars]
-    references: dict[str, list[list[np.ndarray]]] = {}
+    initial = (generator.get_weights(), discriminator.get_weights())
+    plans: list[tuple[str, int, int]] | None = None
+    history: list[list[np.ndarray]] = []
+    built: dict[tuple[str, int, int], _Reference] = {}
+    draws: list[np.ndarray] = []
+
+    def reference(plan: tuple[str, int, int]) -> _Reference:
+        """The reference run for ``plan``, built on first use and brought up to the current step."""
+        if plan not in built:
+            built[plan] = call(_Reference, *plan, discriminator_loss_fn, generator_loss_fn, initial,
+                               what="the reference step with your discriminator_loss and generator_loss")
+        run = built[plan]
+        while len(run.losses) < len(history):
+            call(run.step, real, history[len(run.losses)],
+                 what="the reference step with your discriminator_loss and generator_loss")
+        return run
+
+    best: _Reference | None = None
+    best_plan: tuple[str, int, int] | None = None
     for step_number in (1, 2):
+        g_log.reset()
+        d_log.reset()
         result = call(gan.train_step, real, what="gan.train_step(real_images)",
-                      hint="Draw z with self.sample_latent(batch_size); one GradientTape per network.")
-        if not references:  # after the learner's step, so an unfilled TODO 5 is reported first
-            for order in ("d_then_g", "together", "g_then_d"):
-                references[order] = call(_reference, order, discriminator_loss_fn, generator_loss_fn, real, z, 2,
-                                         what="the reference step with your discriminator_loss and generator_loss")
+                      hint=f"Draw one noise vector per real image: shape (batch_size, self.latent_dim), here "
+                           f"({_BATCH}, {_LATENT}).")
+        zs = g_log.seen()
+        if not zs:
+            fail("gan.train_step never calls the generator: generate the fakes from noise inside the step.")
+        for log, net in ((g_log, "generator"), (d_log, "discriminator")):
+            if log.not_training():
+                fail(f"The {net} is called without training=True in train_step: its batch norm and dropout then "
+                     f"behave as in inference. Call both networks with training=True in the step.")
+        z = np.concatenate(zs)
+        if np.allclose(z, z[:1], atol=1e-6):
+            fail("Every fake in the batch comes from the same noise vector: draw one independent vector per image, "
+                 "shape (batch_size, latent_dim).")
+        if not (0.6 < float(z.std()) < 1.5 and abs(float(z.mean())) < 0.45):
+            fail(f"The noise fed to the generator has mean {z.mean():.2f} and standard deviation {z.std():.2f}; "
+                 f"draw it from the standard normal N(0, 1), as sample_latent does.")
+        if step_number == 2 and any(matches(a, b, rtol=0, atol=1e-7) for a in zs for b in draws):
+            fail("The generator gets the same noise at every step (a fixed seed?): each step must draw new noise, "
+                 "e.g. with self.sample_latent(batch_size), which advances its seed generator.")
+        draws = zs
+        history.append(zs)
+        if plans is None:  # after the learner's step, so an unfilled TODO 5 is reported first
+            last = len(zs) - 1
+            plans = sorted({("together", 0, 0), ("d_then_g", 0, 0), ("d_then_g", 0, last), ("g_then_d", 0, 0),
+                            ("g_then_d", last, 0)}, key=lambda plan: (plan[0] != "together", plan))
         now = [v.numpy() for v in g_vars + d_vars]
         moved = [not matches(a, s, rtol=0, atol=0) for a, s in zip(now, start)]
-        n_g = len(g_vars)
         if not any(moved[n_g:]):
             fail("The discriminator's weights never change: apply the gradients of discriminator_loss to "
                  "self.discriminator.trainable_variables with self.d_optimizer.")
@@ -317,35 +626,58 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         for i, was_moved in enumerate(moved):
             if not was_moved:
                 fail(f"The {names[i]} never changed: apply gradients to all of its network's trainable variables.")
-        best, worst_i, worst = None, 0, np.inf
-        for order, after in references.items():
-            ref = after[step_number - 1]
-            bad = [i for i, (a, b) in enumerate(zip(now, ref)) if not matches(a, b, rtol=1e-3, atol=1e-5)]
-            if not bad:
-                best = order
+        best = None
+        for plan in ([best_plan] if best_plan else []) + (plans or []):  # the order that matched so far first
+            if all(_close(a, b) for a, b in zip(now, reference(plan).weights())):
+                best, best_plan = reference(plan), plan
                 break
-            if len(bad) < worst:
-                worst, worst_i = len(bad), bad[0]
-        if best is None:
-            d_ok = any(all(matches(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(now[n_g:], after[step_number - 1][n_g:]))
-                       for after in references.values())
-            if not d_ok:
-                swapped = _reference("d_then_g", lambda r, f: discriminator_loss_fn(f, r), generator_loss_fn, real, z, 2)
-                if all(matches(a, b, rtol=1e-3, atol=1e-5) for a, b in zip(now[n_g:], swapped[step_number - 1][n_g:])):
-                    fail("The discriminator is trained with real and fake swapped: call "
-                         "discriminator_loss(real_logits, fake_logits) in that order.")
-                fail(f"After step {step_number} the discriminator's weights differ from a reference step "
-                     f"({names[worst_i]}): update it with the gradients of discriminator_loss only, taken with "
-                     f"respect to self.discriminator.trainable_variables (not the generator loss's gradients), "
-                     f"and call both networks with training=True.")
-            fail(f"After step {step_number} the generator's weights differ from a reference step ({names[worst_i]}): "
-                 f"update it with the gradients of generator_loss(discriminator(fakes)) with respect to "
-                 f"self.generator.trainable_variables, with both networks called with training=True.")
+        if best is not None:
+            continue
+        references = [reference(plan) for plan in plans or []]
+        d_match = [r for r in references if all(_close(a, b) for a, b in zip(now[n_g:], r.weights()[n_g:]))]
+        if not d_match:
+            wrong = [i for i in range(n_g, len(now)) if not _close(now[i], references[0].weights()[i])]
+            swapped = _Reference("together", 0, 0, lambda r, f: discriminator_loss_fn(f, r), generator_loss_fn, initial)
+            for past in history:
+                swapped.step(real, past)
+            if step_number == 1 and all(_close(a, b) for a, b in zip(now[n_g:], swapped.weights()[n_g:])):
+                fail("The discriminator is trained with real and fake swapped: call "
+                     "discriminator_loss(real_logits, fake_logits) in that order.")
+            fail(f"After step {step_number} the discriminator's weights differ from a reference step "
+                 f"({names[wrong[0]] if wrong else names[n_g]}): update it with the gradients of discriminator_loss "
+                 f"only (not the generator loss's gradients), taken with respect to "
+                 f"self.discriminator.trainable_variables, and score the real and the fake images in two separate "
+                 f"calls of the discriminator (with batch norm, one call on both at once normalises them together).")
+        wrong = [i for i in range(n_g) if not _close(now[i], d_match[0].weights()[i])]
+        fail(f"After step {step_number} the generator's weights differ from a reference step "
+             f"({names[wrong[0]] if wrong else names[0]}): update it with the gradients of "
+             f"generator_loss(discriminator(fakes)) with respect to self.generator.trainable_variables.")
+    if best is None:  # unreachable: each step either matched a reference or failed above
+        fail("train_step could not be compared with a reference step.")
     if not isinstance(result, dict) or not {"d_loss", "g_loss"} <= set(result):
         got = sorted(result) if isinstance(result, dict) else kind(result)
         fail(f"gan.train_step returned {got}; return a dict with 'd_loss' and 'g_loss' "
              f"(e.g. {{m.name: m.result() for m in self.metrics}}).")
-    ok(f"train_step: two steps match a reference step ({best.replace('_', ' ')}) on every weight of both networks.")
+    for key in ("d_loss", "g_loss"):
+        value = float(to_array(result[key], f"train_step's '{key}'", what="a number").reshape(()))
+        equals = None
+        for name in ("d_loss", "g_loss"):
+            for candidate in (best.losses[-1][name], float(np.mean([s[name] for s in best.losses]))):
+                if np.isclose(value, candidate, rtol=1e-3, atol=1e-5):
+                    equals = equals or name
+        if equals == key:
+            continue
+        if equals is not None:
+            fail(f"train_step reports '{key}' = {value:.4f}, which is the {equals.replace('_', ' ')}: the trackers are "
+                 f"swapped. Update d_tracker with the discriminator's loss and g_tracker with the generator's.")
+        if np.isclose(value, 0.0, atol=1e-8):
+            fail(f"train_step reports '{key}' = 0: its tracker is never updated. Call update_state on it with this "
+                 f"step's loss.")
+        fail(f"train_step reports '{key}' = {value:.4f}, but the step's {key.replace('_', ' ')} is "
+             f"{best.losses[-1][key]:.4f}: update its tracker with that loss.")
+    order = {"together": "both from one forward pass", "d_then_g": "discriminator first",
+             "g_then_d": "generator first"}[best.order]
+    ok(f"train_step: two steps match a reference step ({order}) on every weight of both networks.")
 
 
 __all__ = ["discriminator_loss", "discriminator_model", "generator_loss", "generator_model", "train_step"]

@@ -78,6 +78,15 @@ def sampling_layer(sampling_cls: Any) -> None:
     again = to_array(call(layer, _pair(rows), what="Sampling() called again"), "Sampling() called again")
     if matches(again, z, rtol=0, atol=0):
         fail("Two calls give identical samples: draw new noise on every call (inside call(), not in __init__).")
+    compiled = tf.function(lambda pair: layer(pair))
+    label = "Sampling() inside a tf.function (as fit runs it)"
+    hint = "The layer must also run in a compiled train step: use TensorFlow or keras.random operations, no .numpy()."
+    first = to_array(call(compiled, _pair(5), what=label, hint=hint), label)
+    second = to_array(call(compiled, _pair(5), what=label, hint=hint), label)
+    if matches(first, second, rtol=0, atol=0):
+        fail("Inside a tf.function (as fit runs the train step) the layer returns the same samples on every call: "
+             "NumPy or Python random numbers are drawn once, when the function is traced. Draw the noise with "
+             "keras.random.normal or tf.random.normal.")
     m, lv = tf.Variable(_pair(8)[0]), tf.Variable(_pair(8)[1])
     with tf.GradientTape() as tape:
         out = call(layer, (m, lv), what="Sampling() under a GradientTape")
@@ -113,10 +122,13 @@ def kl_term(kl_divergence: Callable[[Any, Any], Any]) -> None:
     want = _kl_reference(mean, log_var)
     label = "kl_divergence(mean, log_var)"
     got = to_array(call(kl_divergence, tf.constant(mean), tf.constant(log_var), what=label), label)
-    if got.shape == ():
-        if np.isclose(float(got), want.mean(), rtol=1e-4) or np.isclose(float(got), want.sum(), rtol=1e-4):
-            fail(f"{label} returns one number for the whole batch; return one KL per example (shape "
-                 f"(batch,)): sum over the latent axis only, axis=-1. The loss averages over the batch later.")
+    if got.shape == () and (np.isclose(float(got), want.mean(), rtol=1e-4)
+                            or np.isclose(float(got), want.sum(), rtol=1e-4)):
+        fail(f"{label} returns one number for the whole batch; return one KL per example (shape "
+             f"(batch,)): sum over the latent axis only, axis=-1. The loss averages over the batch later.")
+    if got.shape == (mean.shape[1],):
+        fail(f"{label} has shape {got.shape}, one value per latent dimension: it is summed over the batch axis "
+             f"(axis 0). Sum over the latent axis instead (axis=-1), one KL per example.")
     if got.shape == mean.shape:
         fail(f"{label} has shape {got.shape}, one value per latent dimension: sum them (axis=-1) to get "
              f"one KL per example.")
@@ -234,29 +246,46 @@ def vae_loss(loss_fn: Callable[..., Any]) -> None:
     ok(f"vae_loss: reconstruction {rec:.2f} + beta x KL {kl:.2f} = {total:.2f} nats per image, as expected.")
 
 
+_BATCH, _LATENT = 32, 4
+
+
 def _tiny_vae_parts(seed: int) -> tuple[Any, Any]:
-    """An encoder (8 x 8 x 1 images -> mean, log_var of 3 dims) whose log_var starts near
-    -30, so sampling is deterministic to ~1e-7 and the step can be compared exactly; a
-    decoder with batch norm, so ``training=True`` matters."""
+    """An encoder (8 x 8 x 1 images -> mean, log_var of 4 dims, sigma about 0.6, so the
+    sample differs clearly from the mean) and a decoder, both with batch norm, so
+    ``training=True`` matters in each. Each starts with a probe layer: the encoder's
+    records the training flag, the decoder's also the ``z`` it receives, so the check can
+    replay the learner's own noise in the reference step, however it was drawn."""
     import keras
     from keras import layers
 
+    from utils.checks._core import probe_layer
+
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((8, 8, 1))
-    h = layers.Dense(6, activation="tanh")(layers.Flatten()(inputs))
-    mean = layers.Dense(3, name="mean")(h)
-    log_var = layers.Dense(3, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-30.0),
-                           name="log_var")(h)
+    h = layers.Flatten()(probe_layer("encoder_probe", "the encoder")(inputs))
+    h = layers.Activation("tanh")(layers.BatchNormalization()(layers.Dense(12)(h)))
+    mean = layers.Dense(_LATENT, name="mean")(h)
+    log_var = layers.Dense(_LATENT, kernel_initializer=keras.initializers.RandomNormal(stddev=0.1, seed=seed),
+                           bias_initializer=keras.initializers.Constant(-1.0), name="log_var")(h)
     encoder = keras.Model(inputs, [mean, log_var], name="tiny_encoder")
     decoder = keras.Sequential(
-        [keras.Input((3,)), layers.Dense(16), layers.BatchNormalization(), layers.ReLU(), layers.Dense(64),
-         layers.Reshape((8, 8, 1))],
+        [keras.Input((_LATENT,)), probe_layer("decoder_probe", "the decoder"), layers.Dense(16), layers.BatchNormalization(),
+         layers.ReLU(), layers.Dense(64), layers.Reshape((8, 8, 1))],
         name="tiny_decoder",
     )
     return encoder, decoder
 
 
-def _reference_vae_step(encoder: Any, decoder: Any, optimizer: Any, x: Any, beta: float) -> float:
+def _probe(model: Any) -> Any:
+    return next(layer for layer in model.layers if layer.name.endswith("_probe"))
+
+
+def _reference_vae_step(encoder: Any, decoder: Any, optimizer: Any, x: Any, beta: float,
+                        z_seen: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """One reference step that decodes the learner's own sample ``z_seen``: its noise
+    ``eps = (z - mean) / sigma`` is recovered and held fixed, and ``z = mean + sigma * eps``
+    is rebuilt so that the gradient reaches mean and log_var. Returns the total,
+    reconstruction and KL terms and the recovered noise."""
     import tensorflow as tf
 
     from utils.vae import bernoulli_nll, gaussian_kl
@@ -264,30 +293,42 @@ def _reference_vae_step(encoder: Any, decoder: Any, optimizer: Any, x: Any, beta
     variables = encoder.trainable_variables + decoder.trainable_variables
     with tf.GradientTape() as tape:
         mean, log_var = encoder(x, training=True)
-        logits = decoder(mean, training=True)  # sigma ~ 3e-7: z is the mean
-        loss = tf.reduce_mean(bernoulli_nll(x, logits) + beta * gaussian_kl(mean, log_var))
+        sigma = tf.exp(0.5 * log_var)
+        eps = tf.stop_gradient((tf.constant(z_seen) - mean) / sigma)
+        logits = decoder(mean + sigma * eps, training=True)
+        rec = tf.reduce_mean(bernoulli_nll(x, logits))
+        kl = tf.reduce_mean(gaussian_kl(mean, log_var))
+        loss = rec + beta * kl
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    return float(loss)
+    return float(loss), float(rec), float(kl), eps.numpy()
 
 
-def _metric(result: Any, step_losses: list[float]) -> float | None:
-    """The learner's reported loss if it is this step's loss or the running mean."""
-    if not isinstance(result, dict) or "loss" not in result:
-        return None
-    value = float(np.asarray(to_array(result["loss"], "train_step's 'loss'", what="a number")).reshape(()))
-    for candidate in (step_losses[-1], float(np.mean(step_losses))):
-        if np.isclose(value, candidate, rtol=1e-3):
-            return value
-    return float("nan")
+def _reported(result: Any, key: str, steps: list[dict[str, float]]) -> tuple[float, str | None]:
+    """The learner's reported ``key`` and which loss it equals (this step's value or the
+    running mean of any of the three terms), or None."""
+    value = float(np.asarray(to_array(result[key], f"train_step's '{key}'", what="a number")).reshape(()))
+    for name in ("loss", "reconstruction", "kl"):
+        for candidate in (steps[-1][name], float(np.mean([s[name] for s in steps]))):
+            if np.isclose(value, candidate, rtol=1e-3, atol=1e-5):
+                return value, name
+    return value, None
 
 
 def train_step(vae_cls: Any) -> None:
     """``VAE(encoder, decoder, beta).train_step(x)`` must encode ``x`` in training mode,
-    sample ``z``, decode it, compute ``vae_loss`` with the model's ``beta``, apply the
-    gradients of the total to every trainable weight (encoder and decoder) with
-    ``self.optimizer``, and return the metrics, including ``"loss"``."""
+    decode a fresh *sample* ``z = mean + sigma * eps`` (not the mean), compute ``vae_loss``
+    with the model's ``beta``, apply the gradients of the total to every trainable weight
+    (encoder and decoder) with ``self.optimizer``, and return the metrics: ``"loss"``
+    (and ``"reconstruction"``, ``"kl"`` where reported) from their own trackers.
+
+    The reference step replays the noise the learner's step drew (recorded at the
+    decoder's input), so any correct way of sampling passes; the noise itself must look
+    like fresh standard-normal draws: not zero, not shared by the images, not repeated
+    from one step to the next."""
     import keras
     import tensorflow as tf
+
+    from utils.checks._core import CallLog
 
     filled(vae_cls, "VAE")
     beta = 2.0
@@ -295,22 +336,52 @@ def train_step(vae_cls: Any) -> None:
     ref_encoder, ref_decoder = _tiny_vae_parts(0)
     ref_encoder.set_weights(encoder.get_weights())
     ref_decoder.set_weights(decoder.get_weights())
+    enc_log, dec_log = CallLog(), CallLog((_BATCH, _LATENT), slots=4)
+    _probe(encoder).log, _probe(decoder).log = enc_log, dec_log
     vae = call(vae_cls, encoder, decoder, beta=beta, what="VAE(encoder, decoder, beta=2.0)")
     call(vae.compile, optimizer=keras.optimizers.SGD(0.05), what="vae.compile(optimizer=SGD(0.05))")
     ref_optimizer = keras.optimizers.SGD(0.05)
     rng = np.random.default_rng(13)
-    x = tf.constant((rng.random((16, 8, 8, 1)) < 0.4).astype("float32"))
+    x = tf.constant((rng.random((_BATCH, 8, 8, 1)) < 0.4).astype("float32"))
     parts = encoder.trainable_variables + decoder.trainable_variables
     names = [v.path for v in parts]
     start = [v.numpy().copy() for v in parts]
-    losses: list[float] = []
+    steps: list[dict[str, float]] = []
+    noise: list[np.ndarray] = []
     for step_number in (1, 2):
+        enc_log.reset()
+        dec_log.reset()
         result = call(vae.train_step, x, what="vae.train_step(x)",
-                      hint="Inside: a GradientTape around encoder -> Sampling -> decoder -> vae_loss, then "
-                           "self.optimizer.apply_gradients(zip(grads, self.trainable_weights)).")
-        losses.append(_reference_vae_step(ref_encoder, ref_decoder, ref_optimizer, x, beta))
+                      hint="The decoder receives one latent vector per image, of shape (batch, latent_dim).")
+        seen = dec_log.seen()
+        if not seen:
+            fail("vae.train_step(x) never calls the decoder: decode the sampled z inside the tape.")
+        for log, part in ((enc_log, "encoder"), (dec_log, "decoder")):
+            if log.not_training():
+                fail(f"The {part} is called without training=True in train_step: its batch norm (and dropout) then "
+                     f"behave as in inference, with the moving averages instead of the batch's statistics. "
+                     f"Call it with training=True.")
+        loss, rec, kl, eps = _reference_vae_step(ref_encoder, ref_decoder, ref_optimizer, x, beta, seen[-1])
+        steps.append({"loss": loss, "reconstruction": rec, "kl": kl})
+        noise.append(eps)
+        if np.allclose(eps, 0, atol=1e-4):
+            fail("The decoder receives the mean itself (z = mean): decode a sample z = mean + sigma * epsilon "
+                 "from the sampling layer. Without the noise, the log-variance head never learns from the "
+                 "reconstruction and the model is an autoencoder with a penalty.")
+        if np.allclose(eps, eps[:1], atol=1e-4):
+            fail("Every image in the batch gets the same noise: draw epsilon with the full shape of mean, "
+                 "one independent draw per image and latent dimension.")
+        if step_number == 2 and np.allclose(noise[0], noise[1], atol=1e-5):
+            fail("The noise is the same at every step (a fixed seed?): each call of the sampler must draw new "
+                 "noise -- a SeedGenerator, not a fixed stateless seed.")
+        # 128 draws per step: a standard normal's sample mean stays within 0.4 and its standard
+        # deviation within 0.7..1.4 except with odds below 1e-5
+        if not (0.7 < float(eps.std()) < 1.4 and abs(float(eps.mean())) < 0.4):
+            fail(f"Relative to sigma = exp(0.5 * log_var), the noise in z has mean {eps.mean():.2f} and standard "
+                 f"deviation {eps.std():.2f}, expected about 0 and 1: sample z = mean + exp(0.5 * log_var) * "
+                 f"epsilon with standard-normal epsilon (the sampling layer of TODO 1).")
         now = [v.numpy() for v in parts]
-        ref_now = ref_encoder.trainable_variables + ref_decoder.trainable_variables
+        ref_now = [v.numpy() for v in ref_encoder.trainable_variables + ref_decoder.trainable_variables]
         moved = [not matches(a, s, rtol=0, atol=0) for a, s in zip(now, start)]
         if not any(moved):
             fail("After vae.train_step(x) no weight has changed: apply the gradients with "
@@ -321,21 +392,32 @@ def train_step(vae_cls: Any) -> None:
                 fail(f"The {part} weight {names[i]} never changed: take the gradients with respect to "
                      f"self.trainable_weights (the encoder's and the decoder's).")
         for i, (a, b) in enumerate(zip(now, ref_now)):
-            if not matches(a, b.numpy(), rtol=1e-3, atol=1e-5):
-                if matches(a - start[i], -(b.numpy() - start[i]), rtol=1e-2, atol=1e-5):
+            if not matches(a, b, rtol=1e-3, atol=1e-5):
+                if matches(a - start[i], -(b - start[i]), rtol=1e-2, atol=1e-5):
                     fail("The weights moved uphill: apply the gradients of the total loss (not of -loss, the ELBO).")
                 fail(f"After step {step_number}, {names[i]} differs from a reference step (largest difference "
-                     f"{float(np.max(np.abs(a - b.numpy()))):.3g}). Use vae_loss(x, logits, mean, log_var, "
-                     f"self.beta) with the encoder and decoder called with training=True, and differentiate "
-                     f"the total.")
-    reported = _metric(result, losses)
-    if reported is None:
+                     f"{float(np.max(np.abs(a - b))):.3g}). Use vae_loss(x, logits, mean, log_var, self.beta) "
+                     f"and differentiate its total, with the tape around the encoder, the sampling and the "
+                     f"decoder (no stop_gradient or .numpy() in between).")
+    if not isinstance(result, dict) or "loss" not in result:
         fail(f"vae.train_step(x) returned {kind(result)}; return the metrics as a dict with a 'loss' entry "
              f"(e.g. {{m.name: m.result() for m in self.metrics}}).")
-    if np.isnan(reported):
-        fail(f"train_step reports loss {float(result['loss']):.4f}, but the step's total loss is {losses[-1]:.4f}: "
-             f"update the 'loss' tracker with the total.")
-    ok(f"train_step: two steps equal a reference step on every weight (loss {losses[0]:.2f} -> {losses[1]:.2f}).")
+    for key in ("loss", "reconstruction", "kl"):
+        if key not in result:
+            continue
+        value, equals = _reported(result, key, steps)
+        if equals == key:
+            continue
+        if equals is not None:
+            fail(f"train_step reports '{key}' = {value:.4f}, which is the {equals} term: the trackers are "
+                 f"swapped. Update each tracker with its own loss (in the order vae_loss returns them).")
+        if np.isclose(value, 0.0, atol=1e-8):
+            fail(f"train_step reports '{key}' = 0: its tracker is never updated. Call update_state on it "
+                 f"with this step's {key} value.")
+        fail(f"train_step reports '{key}' = {value:.4f}, but the step's {key} is {steps[-1][key]:.4f}: "
+             f"update the '{key}' tracker with that value.")
+    ok("train_step: two steps that decode a fresh sample of the code match a reference step on every weight "
+       "of the encoder and the decoder.")
 
 
 __all__ = ["kl_term", "sampling_layer", "train_step", "vae_loss"]
