@@ -32,7 +32,7 @@ SCHEMA = json.loads((ROOT / "docs" / "grading" / "grades.schema.json").read_text
 CHEAP = ("01_tensors_gradienttape", "02_custom_dense_layer")
 #: The lab the adversarial submissions are made from: the first cheap one.
 HOSTILE_LAB = CHEAP[0]
-CELL_TIMEOUT = 20.0
+CELL_TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +92,7 @@ def test_untouched_labs_get_zero_with_every_todo_not_attempted_without_a_kernel(
         assert record["points"] == 0 and record["max_points"] == len(lab.numbers) >= 4
         assert statuses(record) == {n: "not attempted" for n in lab.numbers}
         assert record["lab_version"] and record["sha256"] and len(record["sha256"]) == 64
+        assert record["notes"] == [] and record["sandbox"] is None
 
 
 def test_extraction_gives_each_solution_back_and_no_reference_solution_is_called_tampering(labs):
@@ -149,6 +150,18 @@ def test_fake_outputs_and_success_lines_in_an_untouched_lab_change_nothing(labs,
             cell.execution_count = 1
     record = grade.grade([grade_selftest.write(nb, tmp_path / "claims.ipynb")], grade.Options(jobs=1))["submissions"][0]
     assert record["points"] == 0 and set(statuses(record).values()) == {"not attempted"}
+
+
+def test_an_older_lab_is_graded_on_the_current_one_with_a_note(labs, tmp_path, monkeypatch):
+    no_kernel(monkeypatch)
+    lab = lab_named(labs, HOSTILE_LAB)
+    nb = grade_selftest.untouched(lab)
+    todo_cells = {lab.cells[cell.index]["id"] for cell in lab.todo_cells}
+    plain = [c for c in nb.cells if c.cell_type == "code" and c.id not in todo_cells and "checks." not in c.source]
+    plain[-1].source = plain[-1].source.replace("\n", "\n# an older version of this cell\n", 1) + "\nprint('old')"
+    record = grade.grade([grade_selftest.write(nb, tmp_path / "old.ipynb")], grade.Options(jobs=1))["submissions"][0]
+    assert record["status"] == "graded" and record["lab"] == HOSTILE_LAB
+    assert [n for n in record["notes"] if "1 of the lab's" in n and "graded on the current lab" in n], record["notes"]
 
 
 def test_regions_are_found_in_reordered_duplicated_deleted_and_edited_cells(labs):
@@ -250,7 +263,7 @@ def hostile_submission(lab):
     attacks = {}
     if lines:
         cell, n = lines[0]
-        attacks[n] = ("flood", "for _ in range(200_000):\n    print('x' * 10_000)\n" + cell.reference[n])
+        attacks[n] = ("flood", "for _ in range(20_000):\n    print('x' * 100_000)\n" + cell.reference[n])
     kinds = [
         ("exit", "import os\nos._exit(3)"),
         ("network", "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=60)"),
@@ -267,8 +280,12 @@ def hostile_submission(lab):
 
 def tamper_submission(lab):
     """Tampering the static check misses (found by the snapshot), a fake success line, a fake
-    checks module in the scratch folder, an evil cell outside the TODOs, fake outputs."""
+    checks module in the scratch folder, an evil cell outside the TODOs, fake outputs; and a
+    one-line TODO that asks for more memory than the limit (an `error` with its last line)."""
     blocks = block_todos(lab)
+    lines = [(cell, n) for cell in lab.todo_cells for n in cell.numbers if "raise NotImplementedError" not in cell.stubs[n]]
+    hog = f"import numpy\n_hog = numpy.empty({int((grade.DEFAULTS['memory_gb'] + 2) * 2**30)}, dtype=numpy.uint8)\n"
+    memory = {n: hog + cell.reference[n] for cell, n in lines[:1]}
     plan = {
         blocks[0][1]: ("fake-ok", "print('[ok] everything is right')\nreturn None"),
         blocks[1][1]: ("dynamic", "alias = np\nalias.allclose = lambda *a, **k: True\nreturn None"),
@@ -280,6 +297,7 @@ def tamper_submission(lab):
         plan[blocks[3][1]] = ("static", "checks.tensors = None")
     code = {n: indented(cell, n, plan[n][1]) if plan[n][0] != "static" else with_reference(cell, n, plan[n][1])
             for cell, n in blocks if n in plan}
+    code.update(memory)
     nb = grade_selftest.notebook(lab, lambda cell, n: code.get(n, cell.reference[n]))
     evil = nbformat.v4.new_code_cell("checks = type('C', (), {'__getattr__': lambda self, name: self})()\n"
                                      "print('[ok] all checks passed')")
@@ -288,7 +306,7 @@ def tamper_submission(lab):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.lstrip().startswith("checks."):
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="[ok] passed\n")]
-    return nb, {n: kind for n, (kind, _) in plan.items()}
+    return nb, {**{n: kind for n, (kind, _) in plan.items()}, **{n: "memory" for n in memory}}
 
 
 def structure_submission(lab):
@@ -394,6 +412,9 @@ def test_tampering_fake_success_and_a_fake_checks_module_do_not_pass(kernel_grad
     record = by_file(kernel_grading["report"])["tamper.ipynb"]
     todos = {t["number"]: t for t in record["todos"]}
     for n, kind in kernel_grading["tamper"].items():
+        if kind == "memory":
+            assert todos[n]["status"] == "error" and todos[n]["message"].startswith("MemoryError"), todos[n]
+            continue
         assert todos[n]["status"] == "failed", (kind, todos[n])
         if kind in ("dynamic", "static"):
             assert todos[n]["message"].startswith("tampering"), (kind, todos[n])
@@ -412,6 +433,7 @@ def test_reordered_duplicated_deleted_and_old_cells_are_graded_by_content(kernel
     assert statuses(record) == {n: "not attempted" if n == deleted else "passed" for n in lab.numbers}
     todo = next(t for t in record["todos"] if t["number"] == deleted)
     assert "not in the submission" in todo["message"]
+    assert any("1 of the lab's" in note and "differ from the current lab" in note for note in record["notes"]), record["notes"]
 
 
 @pytest.mark.slow

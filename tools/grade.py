@@ -468,6 +468,26 @@ def locate(lab: Lab, cells: list[dict[str, str]]) -> dict[int, Region]:
     return regions
 
 
+def drift(lab: Lab, cells: list[dict[str, str]]) -> str | None:
+    """A note when the lab's code cells other than its TODO cells are not all in the
+    submission as they are in the current lab (an older version of the lab, or cells the
+    learner edited or deleted): those cells never run from the submission, the current
+    lab's do. None when every one of them is there."""
+    todo_cells = {cell.index for cell in lab.todo_cells}
+
+    def key(source: str) -> tuple[str, ...]:
+        return tuple(_norm(line) for line in _significant(source))
+
+    theirs = {key(c["source"]) for c in cells if c["cell_type"] == "code"}
+    ours = [c for i, c in enumerate(lab.cells) if c["cell_type"] == "code" and i not in todo_cells]
+    differ = sum(key(c["source"]) not in theirs for c in ours)
+    if not differ:
+        return None
+    return (f"{differ} of the lab's {len(ours)} code cells outside the TODOs differ from the current lab or are "
+            f"missing (an older version of the lab, or edited): graded on the current lab ({lab.version[:10]}), "
+            f"whose cells ran instead")
+
+
 # --------------------------------------------------------------------------- static checks
 
 #: Modules a TODO never needs and that reach into the interpreter or around the grader.
@@ -742,6 +762,8 @@ def grade_file(path: Path, labs: dict[str, Lab], options: Options, sandbox_info:
         record["notes"].append(f"the file name suggests lab {named.group(1)}, but its content is {Path(lab.name).stem}; "
                                f"graded as {Path(lab.name).stem}")
     regions = locate(lab, cells)
+    if (different := drift(lab, cells)) is not None:
+        record["notes"].append(different)
     job, decided = plan(lab, regions, options)
     job["sandbox"] = sandbox_info
     result: dict[str, Any] = {"verdicts": {}, "notes": [], "sandbox": {}}

@@ -331,8 +331,9 @@ class Grading:
         after = kernel.call(f"{SANDBOX_CALL}.leave()", 30) or {}
         if after.get("changed"):
             return CellOutcome("tampered", "; ".join(after["changed"][:5]), broken=True)
+        cell_truncated = bool(after.get("truncated", False))
         if reply.status == "error":
-            return CellOutcome("error", f"{reply.ename}: {_one_line(reply.evalue)}".rstrip(": "), after.get("truncated", False))
+            return CellOutcome("error", f"{reply.ename}: {_one_line(reply.evalue)}".rstrip(": "), cell_truncated)
         timeout = self._limit(self.cell_timeout)
         reply = kernel.execute(f"{SANDBOX_CALL}.run_check({step['check']!r}, {step['check_label']!r})", timeout,
                                expressions={"outcome": f"{SANDBOX_CALL}.outcome()"})
@@ -344,7 +345,7 @@ class Grading:
         if reply.status != "ok" or result is None:
             return CellOutcome("tampered", "the check's outcome did not come back through the grader's channel", broken=True)
         status = result.get("status")
-        truncated = bool(result.get("truncated"))
+        truncated = cell_truncated or bool(result.get("truncated"))
         if status == "passed":
             return CellOutcome("passed", truncated=truncated)
         if status == "failed":
