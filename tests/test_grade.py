@@ -45,8 +45,26 @@ def lab_named(labs, stem):
 
 
 def validate(report):
-    jsonschema.validate(report, SCHEMA)
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
     return report
+
+
+def test_the_schema_is_valid_and_refuses_a_report_that_breaks_it():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    todo = {"number": 1, "hint": "h", "status": "passed", "points": 1, "max_points": 1, "message": None,
+            "seconds": 0.1, "notes": []}
+    record = {"file": "a.ipynb", "sha256": "0" * 64, "status": "graded", "message": None, "lab": "01_x",
+              "lab_version": "abc", "match": 1.0, "points": 1, "max_points": 1, "seconds": 1.0, "sandbox": None,
+              "notes": [], "todos": [todo]}
+    report = {"schema_version": grade.SCHEMA_VERSION, "graded_at": "2026-01-01T00:00:00+00:00", "course_commit": "abc",
+              "course_modified": False, "mode": "fast", "jobs": 1,
+              "limits": {"cell_timeout_s": 1, "budget_s": 1, "memory_gb": 1, "output_chars_per_cell": 1},
+              "sandbox": {"landlock": False, "uid": None, "note": None}, "seconds": 1.0, "points": 1, "max_points": 1,
+              "submissions": [record]}
+    validate(report)
+    for broken in ({**todo, "status": "ok"}, {**todo, "points": -1}, {k: v for k, v in todo.items() if k != "message"}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate({**report, "submissions": [{**record, "todos": [broken]}]})
 
 
 def by_file(report):

@@ -410,6 +410,19 @@ def untouched(code: str) -> bool:
     return isinstance(value, ast.Constant) and value.value is Ellipsis
 
 
+def _most_similar(line: str, others: Counter[str]) -> float:
+    """The highest similarity (0..1) of ``line`` to any of ``others`` that could reach 0.75
+    (the cheap upper bounds first: this runs for every lab line against every cell)."""
+    matcher = SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(line)
+    best = 0.0
+    for other in others:
+        matcher.set_seq1(other)
+        if matcher.real_quick_ratio() >= 0.75 and matcher.quick_ratio() >= 0.75:
+            best = max(best, matcher.ratio())
+    return best
+
+
 def _content_score(cell: TodoCell, source: str) -> float:
     """How much of the pristine text around the TODOs a cell holds (0..1)."""
     mine = [_norm(line) for line in _significant(source)]
@@ -421,8 +434,7 @@ def _content_score(cell: TodoCell, source: str) -> float:
             exact = min(n, have[line])
             found += exact
             if exact < n:  # a line edited a little (an older lab) counts for its similarity
-                close = max((SequenceMatcher(None, line, other).ratio() for other in mine
-                             if SequenceMatcher(None, line, other).real_quick_ratio() >= 0.75), default=0.0)
+                close = _most_similar(line, have)
                 found += (n - exact) * (close if close >= 0.75 else 0.0)
         return found / len(glue)
     targets = [stub.split("=")[0].strip() for stub in cell.stubs.values() if "= ..." in stub]
