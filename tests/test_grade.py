@@ -23,12 +23,15 @@ import nbformat
 import pytest
 
 from tools import grade, grade_selftest
-from tools.grade_run import compose
+from tools.grade_run import INTERRUPT_GRACE, compose
 from utils import ROOT
 
 SCHEMA = json.loads((ROOT / "docs" / "grading" / "grades.schema.json").read_text(encoding="utf-8"))
-#: Labs with no training before their last check (measured: `make grade-selftest` prints
-#: each lab's grading time); their fixtures are graded by `make test`, every lab's by the self-test.
+#: Labs with no training before their last check (measured: each grades in ~6 CPU s, kernel
+#: start-up included; `make grade-selftest` prints every lab's time). To keep `make test` within
+#: its budget it grades the solved/odd/even fixtures of the first and, of the others, the
+#: odd fixture of the first with a cell of several TODOs; `make grade-selftest` grades every
+#: lab's three.
 CHEAP = ("01_tensors_gradienttape", "02_custom_dense_layer")
 #: The lab the adversarial submissions are made from: the first cheap one.
 HOSTILE_LAB = CHEAP[0]
@@ -367,9 +370,12 @@ def kernel_grading(labs, tmp_path_factory):
     """One grading call, in parallel, over every submission that needs a kernel."""
     folder = tmp_path_factory.mktemp("submissions")
     kinds, paths = {}, []
-    for stem in CHEAP:
+    several = [stem for stem in CHEAP[1:] if any(len(c.numbers) > 1 for c in lab_named(labs, stem).todo_cells)]
+    fixtures = [(CHEAP[0], ("solved", "odd", "even"))] + [(stem, ("odd",)) for stem in several[:1]]
+    for stem, wanted in fixtures:
         lab = lab_named(labs, stem)
-        for kind, make in (("solved", grade_selftest.solved), ("odd", grade_selftest.odd), ("even", grade_selftest.even)):
+        for kind in wanted:
+            make = getattr(grade_selftest, kind)
             path = grade_selftest.write(make(lab), folder / kind / lab.name)
             kinds[str(path)] = (lab, kind)
             paths.append(path)
@@ -390,7 +396,7 @@ def kernel_grading(labs, tmp_path_factory):
 def test_solved_labs_get_full_points_and_each_wrong_todo_fails_alone(kernel_grading):
     report = kernel_grading["report"]
     fixtures = [r for r in report["submissions"] if r["file"] in kernel_grading["kinds"]]
-    assert len(fixtures) == 3 * len(CHEAP)
+    assert len(fixtures) >= 3 and {kind for _, kind in kernel_grading["kinds"].values()} == {"solved", "odd", "even"}
     assert grade_selftest.wrong_verdicts({"submissions": fixtures}, kernel_grading["kinds"]) == []
     for record in fixtures:
         lab, kind = kernel_grading["kinds"][record["file"]]
@@ -417,6 +423,7 @@ def test_hostile_submission_gets_each_verdict_within_its_limits(kernel_grading):
             assert todo["seconds"] < CELL_TIMEOUT
         elif kind == "loop":
             assert todo["status"] == "timed out" and f"{CELL_TIMEOUT:.0f} s" in todo["message"], todo
+            assert todo["seconds"] < CELL_TIMEOUT + INTERRUPT_GRACE + 5, todo  # interrupted, not left to run on
         elif kind == "write":
             assert todo["status"] in ("failed", "error") and "not allowed while grading" in todo["message"], todo
     assert record["status"] == "graded"

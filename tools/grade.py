@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -716,22 +717,34 @@ def plan(lab: Lab, regions: dict[int, Region], options: Options) -> tuple[dict[s
     return job, decided
 
 
+#: Worker processes running now (stopped, with their kernels, when grading is interrupted).
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
 def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
-    """Run :mod:`tools.grade_run` on ``job`` in a process of its own (killed, with its kernel,
-    if it outlives the budget)."""
+    """Run :mod:`tools.grade_run` on ``job`` in a process of its own (stopped, with its kernel,
+    if it outlives the budget or grading is interrupted)."""
     with tempfile.TemporaryDirectory(prefix="labs-grade-job-") as folder:
         job_path, result_path, log_path = (Path(folder) / n for n in ("job.json", "result.json", "worker.log"))
         job_path.write_text(json.dumps(job), encoding="utf-8")
         limit = job["budget"] + 120
-        with open(log_path, "wb") as log:
+        with open(log_path, "wb") as log, _LIVE_LOCK:
+            if _STOPPING.is_set():
+                return {"status": "grader error", "message": "grading was interrupted", "verdicts": {}, "notes": [],
+                        "sandbox": {}, "seconds": None}
             process = subprocess.Popen([sys.executable, "-m", "tools.grade_run", str(job_path), str(result_path)],
                                        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
-            try:
-                process.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                _kill_group(process.pid)
-                process.wait()
+            _LIVE.add(process)
+        try:
+            process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
         if result_path.exists():
             return json.loads(result_path.read_text(encoding="utf-8"))
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
@@ -740,11 +753,28 @@ def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
                 "verdicts": {}, "notes": [], "sandbox": {}, "seconds": None}
 
 
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM to a worker's process group (the worker then shuts its kernel down and
+    removes its scratch folder), SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _stop_all() -> None:
+    """Stop every running worker (grading was interrupted: Ctrl-C, an exception)."""
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for process in live:
+        _stop(process)
 
 
 def grade_file(path: Path, labs: dict[str, Lab], options: Options, sandbox_info: dict[str, Any]) -> dict[str, Any]:
@@ -824,14 +854,21 @@ def grade(paths: list[Path], options: Options, on_result: Any = None) -> dict[st
     jobs = options.jobs or cores()
     options.jobs = jobs
     status = _git("status", "--porcelain", "--", "notebooks", "labs", "utils", "tools")
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    _STOPPING.clear()
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    records = []
+    try:
         futures = [pool.submit(grade_file, p, labs, options, sandbox_info) for p in paths]
-        records = []
         for future in futures:
             record = future.result()
             records.append(record)
             if on_result:
                 on_result(record)
+    except BaseException:  # Ctrl-C, or a bug: no worker or kernel is left running
+        _stop_all()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return {
         "schema_version": SCHEMA_VERSION,
         "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -28,6 +28,7 @@ import os
 import queue
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -435,8 +436,13 @@ def _one_line(text: str) -> str:
     return lines[0][:500] if lines else ""
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}")  # unwinds through Grading.run: the kernel is shut down
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     result = Grading(job).run()
     Path(argv[1]).write_text(json.dumps(result), encoding="utf-8")

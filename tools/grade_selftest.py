@@ -165,26 +165,43 @@ def main(argv: list[str] | None = None) -> int:
         figures["grade_odd_even_wall_s"] = round(time.perf_counter() - started, 1)
         figures["grade_odd_even_cpu_s"] = round(_cpu() - cpu, 1)
         problems = wrong_verdicts(solved_report, kinds) + wrong_verdicts(wrong_report, kinds)
+        print(json.dumps({k: figures[k] for k in ("grade_solved_wall_s", "grade_solved_cpu_s", "grade_jobs",
+                                                  "per_lab_grade_s", "grade_odd_even_wall_s")}), flush=True)
+        for problem in problems:
+            print(f"WRONG: {problem}", file=sys.stderr, flush=True)
         if not args.skip_execute:
             cpu, started = _cpu(), time.perf_counter()
-            figures["per_lab_execute_s"] = {Path(name).stem: round(execute_solved(lab), 1) for name, lab in labs.items()}
+            executed, failed = {}, {}
+            for name, lab in labs.items():
+                try:
+                    executed[Path(name).stem] = round(execute_solved(lab), 1)
+                except Exception as err:  # noqa: BLE001 - a lab that does not run is reported, not a crash
+                    last = [line for line in str(err).strip().splitlines() if line.strip()][-1:] or [type(err).__name__]
+                    failed[Path(name).stem] = last[0][:300]
+                print(f"executed {Path(name).stem}: {executed.get(Path(name).stem, failed.get(Path(name).stem))}", flush=True)
+            figures["per_lab_execute_s"] = executed
+            figures["execute_failed"] = failed
             figures["execute_solved_wall_s"] = round(time.perf_counter() - started, 1)
             figures["execute_solved_cpu_s"] = round(_cpu() - cpu, 1)
-            figures["ratio_wall"] = round(figures["grade_solved_wall_s"] / figures["execute_solved_wall_s"], 2)
-            figures["ratio_cpu"] = round(figures["grade_solved_cpu_s"] / figures["execute_solved_cpu_s"], 2)
+            # Each submission's grading time against executing its lab (labs that ran to the end):
+            both = [lab for lab in executed if figures["per_lab_grade_s"].get(lab)]
+            figures["per_lab_ratio"] = {lab: round(figures["per_lab_grade_s"][lab] / executed[lab], 2) for lab in both}
+            if not failed:
+                figures["ratio_wall"] = round(figures["grade_solved_wall_s"] / figures["execute_solved_wall_s"], 2)
+                figures["ratio_cpu"] = round(figures["grade_solved_cpu_s"] / figures["execute_solved_cpu_s"], 2)
     figures["load_after"] = os.getloadavg()
     figures["wrong_verdicts"] = problems
     print(json.dumps(figures, indent=1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
-    for problem in problems:
-        print(f"WRONG: {problem}", file=sys.stderr)
+    for lab, why in figures.get("execute_failed", {}).items():
+        print(f"NOT TIMED: executing the solved {lab} failed ({why}); the whole-call ratio needs every lab", file=sys.stderr)
     if "ratio_wall" in figures:
         print(f"grading the solved labs took {figures['grade_solved_wall_s']} s ({figures['grade_solved_cpu_s']} CPU s, "
               f"{figures['grade_jobs']} jobs); executing them took {figures['execute_solved_wall_s']} s "
               f"({figures['execute_solved_cpu_s']} CPU s): {figures['ratio_wall']}x the wall time, "
               f"{figures['ratio_cpu']}x the CPU time")
-    return 1 if problems else 0
+    return 1 if problems or figures.get("execute_failed") else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
