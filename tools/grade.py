@@ -936,6 +936,10 @@ def todo_passed(grades: Path, number: int, submission: str | None = None) -> tup
     return todo["status"] == "passed", f"TODO {number}: {todo['status']}" + (f": {todo['message']}" if todo["message"] else "")
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Grade submitted labs: one line each, grades.json and grades.md.")
     parser.add_argument("paths", nargs="*", type=Path, help="submitted .ipynb files, or folders holding them")
@@ -958,6 +962,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.lab and not (ROOT / "notebooks" / f"{Path(args.lab).stem}.ipynb").exists():
         names = ", ".join(p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
         parser.error(f"--lab {args.lab}: no such lab; the labs are {names}")
+    signal.signal(signal.SIGTERM, _terminated)  # a cancelled CI job: stop the workers too (as on Ctrl-C)
     paths = submissions(args.paths)
     if not paths:
         parser.error('no submissions: give .ipynb files or folders, e.g. make grade SUBMISSIONS="alice.ipynb bob.ipynb"')
