@@ -20,7 +20,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS := tests utils tools notebooks --doctest-modules --nbval \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 --durations=30
 
-.PHONY: help install lab run test test-versions bench bench-music seeds labs fmt results check clean
+.PHONY: help install lab run test test-versions bench bench-music seeds labs fmt results check grade grade-selftest clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,12 @@ check: install  ## quick consistency checks (no notebook execution)
 	$(BIN)/python -m tools.notebooks fmt --check
 	$(BIN)/python -m tools.labtool --check
 	$(BIN)/python -m tools.results --check
+
+grade: install  ## grade submitted labs: SUBMISSIONS="a.ipynb b.ipynb folder/" -> grades.json, grades.md (GRADE_ARGS: --lab, --jobs ...)
+	$(BIN)/python -m tools.grade $(SUBMISSIONS) $(GRADE_ARGS)
+
+grade-selftest: install  ## grade every lab's solved/odd-wrong/even-wrong fixtures, check each verdict, time it against executing the labs
+	$(BIN)/python -m tools.grade_selftest $(GRADE_ARGS)
 
 clean:  ## remove .venv and run artefacts
 	rm -rf $(VENV) .venv-versions runs .pytest_cache

@@ -7,6 +7,9 @@
   (``python -m tools.results``)
 - ``tools.files``     -- atomic writes: a file the tools rewrite is either the old one or
   the new one, never half of each
+- ``tools.grade``     -- grades learners' submitted labs headless (``make grade``), with
+  ``tools.grade_run`` (one submission in a confined kernel), ``tools.grade_sandbox`` (the
+  kernel's side) and ``tools.grade_selftest`` (fixtures made from the labs, ``make grade-selftest``)
 
 The lesson helpers the notebooks import live in ``utils/``; ``make help`` lists the
 commands built on these modules.
