@@ -7,7 +7,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11 or 3.12 (utils/versions.py); the first of these found.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # Re-install whenever either requirements list changes.
@@ -19,37 +20,44 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS := tests utils tools notebooks --doctest-modules --nbval \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: help install lab run test bench bench-music labs fmt results check clean
+.PHONY: help install lab run test test-versions bench bench-music seeds labs fmt results check clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(STAMP)  ## create .venv and install requirements (done by lab/test too)
 
 $(STAMP): requirements.txt tests/requirements.txt
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else print(f"warning: Python {v[0]}.{v[1]}; the course is tested on 3.11") or 0)'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 12) else print(f"warning: Python {v[0]}.{v[1]}; the course is tested on 3.11 and 3.12") or 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r tests/requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-lab: install  ## open JupyterLab on notebooks/ and labs/
-	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_tensors_gradienttape.ipynb
+lab: install  ## open JupyterLab on notebook 01 (trusts the shipped notebooks; works as root too)
+	$(BIN)/python -m tools.lab $(LAB_ARGS)
 
-run: install  ## execute every notebook in place (headless; LABS_FAST=1 for the fast mode)
+run: install  ## execute every notebook in place (headless; LABS_FAST=1 writes to runs/fast/ instead)
 	$(BIN)/python -m tools.notebooks run
 	$(BIN)/python -m tools.labtool
 	$(BIN)/python -m tools.results
 
-test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbval (fast mode)
+test: install  ## the whole test suite: unit tests, doctests, checks, labs, nbval, the browser test (fast mode)
 	LABS_FAST=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+VERSIONS ?= colab floor
+test-versions:  ## run the notebooks (fast mode) in separate venvs with Colab's TensorFlow/Keras and the oldest supported
+	bash .ci/test-versions $(VERSIONS)
 
 bench: install  ## CNN training throughput, fit vs custom loop, as JSON (about 3 minutes)
 	$(BIN)/python benchmarks/cnn_throughput.py --epochs 4
 
 bench-music: install  ## the MIT lab's LSTM configuration given at least the music notebook's training time, as JSON (about 11 minutes)
 	$(BIN)/python benchmarks/music.py --preset original --seconds 585
+
+seeds: install  ## re-run notebooks 03-08 under three seeds; each figure's mean, spread, minimum (hours on a CPU)
+	$(BIN)/python benchmarks/seeds.py notebooks/0[3-8]_*.ipynb --seeds 42 43 44 --json runs/seeds/seeds.json
 
 labs: install  ## regenerate labs/ from notebooks/
 	$(BIN)/python -m tools.labtool
@@ -66,4 +74,4 @@ check: install  ## quick consistency checks (no notebook execution)
 	$(BIN)/python -m tools.results --check
 
 clean:  ## remove .venv and run artefacts
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-versions runs .pytest_cache

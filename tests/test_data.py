@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
+import io
+import os
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,36 +50,153 @@ def test_split_tunes_keeps_inner_blank_lines_and_drops_preamble():
 
 
 @pytest.fixture
-def data_copy(tmp_path):
+def data_copy(tmp_path, monkeypatch):
+    """A copy of ``data/`` in a stand-in repository, so messages name files as learners see them."""
+    folder = tmp_path / "data"
+    folder.mkdir()
     for name in data.CHECKSUMS:
-        shutil.copy(data.DATA_DIR / name, tmp_path / name)
-    return tmp_path
+        shutil.copy(data.DATA_DIR / name, folder / name)
+    monkeypatch.setattr(data, "ROOT", tmp_path)
+    monkeypatch.setattr(data, "DATA_DIR", folder)
+    return folder
 
 
-def test_missing_file_names_file_and_fix(data_copy):
+def _helpful(info: pytest.ExceptionInfo, name: str, tmp_path: Path) -> str:
+    """The message names the file relative to the repository and the fix, in one
+    paragraph, with no absolute path (it would end up in stored notebook outputs)."""
+    message = str(info.value)
+    assert f"data/{name}" in message and f"git checkout -- data/{name}" in message, message
+    assert "\n" not in message, message
+    assert str(tmp_path) not in message and str(data.ROOT) not in message and str(Path.home()) not in message, message
+    assert not re.search(r"(^|[\s(`'])/", message), message  # nothing that looks like an absolute path
+    return message
+
+
+def test_missing_file_names_file_and_fix(data_copy, tmp_path):
     (data_copy / "mnist.npz").unlink()
     with pytest.raises(DataFileError) as info:
         data.load_mnist(data_dir=data_copy)
-    message = str(info.value)
-    assert "data/mnist.npz is missing" in message
-    assert "git checkout -- data/mnist.npz" in message
-    assert "\n" not in message  # one paragraph
+    assert "data/mnist.npz is missing" in _helpful(info, "mnist.npz", tmp_path)
 
 
-def test_corrupt_file_names_file_and_fix(data_copy):
+def test_missing_data_folder_names_file_and_fix(data_copy, tmp_path):
+    shutil.rmtree(data_copy)
+    with pytest.raises(DataFileError) as info:
+        data.load_abc_songs()  # the default folder, monkeypatched
+    assert "data/irish.abc is missing" in _helpful(info, "irish.abc", tmp_path)
+
+
+def test_corrupt_file_names_file_and_fix(data_copy, tmp_path):
     path = data_copy / "mnist.npz"
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataFileError, match=r"data/mnist\.npz is corrupt.*git checkout -- data/mnist\.npz"):
+    with pytest.raises(DataFileError, match=r"data/mnist\.npz is corrupt.*git checkout -- data/mnist\.npz") as info:
         data.load_mnist(data_dir=data_copy)
+    _helpful(info, "mnist.npz", tmp_path)
 
 
-def test_truncated_abc_is_corrupt(data_copy):
+def test_truncated_abc_is_corrupt(data_copy, tmp_path):
     path = data_copy / "irish.abc"
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(DataFileError, match="irish.abc is corrupt"):
+    with pytest.raises(DataFileError, match="data/irish.abc is corrupt") as info:
         data.load_abc_songs(data_dir=data_copy)
+    _helpful(info, "irish.abc", tmp_path)
+
+
+def test_empty_file_says_it_is_empty(data_copy, tmp_path):
+    (data_copy / "irish.abc").write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"data/irish\.abc is empty \(0 bytes") as info:
+        data.load_abc_text(data_dir=data_copy)
+    _helpful(info, "irish.abc", tmp_path)
+
+
+def test_folder_where_the_file_should_be(data_copy, tmp_path):
+    (data_copy / "mnist.npz").unlink()
+    (data_copy / "mnist.npz").mkdir()
+    with pytest.raises(DataFileError, match=r"data/mnist\.npz is a folder") as info:
+        data.load_mnist(data_dir=data_copy)
+    _helpful(info, "mnist.npz", tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_named_pipe_is_refused_without_reading_it(data_copy, tmp_path):
+    (data_copy / "irish.abc").unlink()
+    os.mkfifo(data_copy / "irish.abc")  # opening it to read would wait forever for a writer
+    with pytest.raises(DataFileError, match="not a regular file") as info:
+        data.load_abc_text(data_dir=data_copy)
+    _helpful(info, "irish.abc", tmp_path)
+
+
+def _deny(monkeypatch: pytest.MonkeyPatch, path: Path, error: OSError) -> None:
+    """Make every open of ``path`` fail with ``error``; for root (whom ``chmod 000`` does not
+    stop) and for errors no mode bit can cause. ``open`` is ``io.open``, which pathlib calls."""
+    real_open = io.open
+
+    def guarded_open(file, *args, **kwargs):
+        if isinstance(file, (str, Path)) and Path(file) == path:
+            raise error
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(io, "open", guarded_open)
+
+
+def _make_unreadable(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """``chmod 000``, as in the issue; where that does not stop reading (tests run as root),
+    the ``PermissionError`` the operating system would give is simulated."""
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        _deny(monkeypatch, path, PermissionError(errno.EACCES, "Permission denied", str(path)))
+
+
+@pytest.mark.parametrize("verified_first", [False, True], ids=["before-checksum", "after-checksum"])
+@pytest.mark.parametrize("name, load", [("mnist.npz", data.load_mnist), ("irish.abc", data.load_abc_text)])
+def test_unreadable_file_names_file_and_fix(data_copy, tmp_path, monkeypatch, name, load, verified_first):
+    """Unreadable before its checksum is taken, or made unreadable after this process verified
+    it (the loader's own read fails then): the same error, never a bare PermissionError."""
+    if verified_first:
+        load(data_dir=data_copy)
+    path = data_copy / name
+    try:
+        _make_unreadable(monkeypatch, path)
+        with pytest.raises(DataFileError) as info:
+            load(data_dir=data_copy)
+    finally:
+        path.chmod(0o644)
+    message = _helpful(info, name, tmp_path)
+    assert f"data/{name} cannot be read: permission denied" in message and f"chmod u+r data/{name}" in message
+
+
+def test_unreadable_folder_names_file_and_fix(data_copy, tmp_path, monkeypatch):
+    real_stat = Path.stat
+
+    def denied_stat(self, *args, **kwargs):
+        if self.parent == data_copy:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", denied_stat)  # what `chmod 000 data` gives a user who is not root
+    with pytest.raises(DataFileError) as info:
+        data.load_abc_songs(data_dir=data_copy)
+    assert "chmod u+rx data`" in _helpful(info, "irish.abc", tmp_path)
+
+
+def test_read_error_says_the_reason(data_copy, tmp_path, monkeypatch):
+    _deny(monkeypatch, data_copy / "mnist.npz", OSError(errno.EIO, "Input/output error", str(data_copy / "mnist.npz")))
+    with pytest.raises(DataFileError, match=r"data/mnist\.npz cannot be read \(Input/output error\)") as info:
+        data.load_mnist(data_dir=data_copy)
+    _helpful(info, "mnist.npz", tmp_path)
+
+
+def test_copy_outside_the_repository_is_named_without_its_absolute_path(tmp_path):
+    copy = tmp_path / "my-copy"
+    copy.mkdir()
+    with pytest.raises(DataFileError) as info:
+        data.load_mnist(data_dir=copy)
+    message = str(info.value)
+    assert "my-copy/mnist.npz is missing" in message and "git checkout -- data/mnist.npz" in message
+    assert str(tmp_path) not in message
 
 
 def test_unknown_file():

@@ -88,8 +88,8 @@ def test_lab_clears_outputs_links_to_itself_and_round_trips():
     assert [c.source for c in filled.cells if c.cell_type == "code"] == ["x = 1", "checks.thing(x)"]
 
 
-def test_committed_labs_are_fresh():
-    assert labtool.build(ROOT / "notebooks", ROOT / "labs", check=True) == []
+def test_committed_labs_are_fresh(committed_root):
+    assert labtool.build(committed_root / "notebooks", committed_root / "labs", check=True) == []
 
 
 def test_editing_a_notebook_makes_labs_stale(tmp_path):
@@ -119,3 +119,35 @@ def test_markers_outside_code_cells_are_refused(cell_type):
     nb.cells.insert(0, make("Intro\n### BEGIN SOLUTION: a\nsecret = 42\n### END SOLUTION"))
     with pytest.raises(LabToolError, match=rf"{cell_type} cell 1 .*line 2: a solution marker outside a code cell"):
         labtool.make_lab(nb, "01_t.ipynb")
+
+
+def leaked_lines(nb, lab, todos):
+    """Solution lines of substance that appear as a line of the lab, except lines the
+    notebook also has in code outside its solution regions."""
+    from tests.test_hints import normalize, significant_lines
+
+    outside = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        inside = False
+        for raw in cell.source.splitlines():
+            if labtool.BEGIN.match(raw) or labtool.END.match(raw):
+                inside = bool(labtool.BEGIN.match(raw))
+            elif not inside and not labtool.LINE.match(raw):
+                outside.add(normalize(raw))
+    lab_lines = {normalize(line) for cell in lab.cells for line in cell.source.splitlines()}
+    return [(t.number, line) for t in todos for line in significant_lines(t.solution)
+            if line in lab_lines and line not in outside]
+
+
+NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_no_solution_line_reaches_the_lab(path):
+    nb = nbformat.read(path, as_version=4)
+    lab, todos = labtool.make_lab(nb, path.name)
+    assert not leaked_lines(nb, lab, todos)
+    # the measure sees a leak: the solved lab has every solution line
+    assert len(leaked_lines(nb, labtool.fill_lab(lab, todos), todos)) >= len(todos) // 2

@@ -33,6 +33,7 @@ def test_closing_calls_report_expect_and_finish(monkeypatch, capsys):
     from utils import session
 
     monkeypatch.setenv("LABS_TRACKING", "disabled")
+    monkeypatch.setenv("LABS_FAST", "0")
     run = session.start("nb99", verbose=False)
     logged = []
 

@@ -6,6 +6,7 @@ Importing this package is cheap: TensorFlow is only imported by the modules that
 - ``utils.mode``          -- the fast-mode switch ``LABS_FAST`` (read in one place)
 - ``utils.seeding``       -- one call that seeds Python, NumPy, TensorFlow and Keras; ``LABS_SEED``
 - ``utils.hardware``      -- picks a ``tf.distribute`` strategy (TPU, several GPUs, default)
+- ``utils.versions``      -- the supported Python/TensorFlow/Keras versions and the warning below them
 - ``utils.session``       -- the notebook's setup call and its closing cell (floors, figures, run time)
 - ``utils.data``          -- shipped data sets, verified by checksum
 - ``utils.plots``         -- training curves, image grids, heat-maps (headless-safe)

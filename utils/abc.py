@@ -8,7 +8,9 @@ skips characters it does not understand -- so it would call a shuffled tune a tu
 The corpus uses a small, regular part of ABC 2.1 (notes, accidentals, octaves, lengths,
 bar lines, repeats and endings, broken rhythm, triplets, chords, grace notes, slurs,
 ties, annotations, inline fields), which a tokenizer of one regular expression reads
-exactly; anything it cannot read makes the tune invalid, with the reason.
+exactly; anything it cannot read makes the tune invalid, with the reason. So does what
+no one could play (a tempo of 0, a note of 99999 units, a pitch off the piano): the
+limits are the ``MIN_``/``MAX_`` constants below, and messages say which note and where.
 MIDI and sound are in :mod:`utils.music`.
 
 Introduced in ``notebooks/04_music_lstm.ipynb``.
@@ -39,6 +41,21 @@ MIN_NOTES = 16
 MIN_BARS = 4
 #: ... and at least this share of its inner bars are exactly one bar long.
 MIN_FULL_BAR_SHARE = 0.6
+#: The tempo of a tune without ``Q:``, in crotchets (quarter notes) a minute.
+DEFAULT_TEMPO_QPM = 140.0
+#: The slowest and fastest tempo a playable tune may ask for, in crotchets a minute:
+#: 20 is one beat every three seconds, slower than any largo; 480 is twice a fast reel
+#: (``Q:1/2=120``). ``Q:0/4=120`` or ``Q:1/4=10`` is not a tempo anyone plays.
+MIN_TEMPO_QPM, MAX_TEMPO_QPM = 20.0, 480.0
+#: The longest note, chord or rest, in whole notes: four bars of 4/4 (``C32`` at
+#: ``L:1/8``, ``C4`` at ``L:1/1``). The corpus' longest note is 3/4 of a whole note.
+MAX_NOTE_WHOLES = 4
+#: The most notes one chord may sound together (the corpus has no chords; a hand has five fingers).
+MAX_CHORD_NOTES = 8
+#: A length's number (``C12``, ``C3/16``) has at most this many digits.
+MAX_LENGTH_DIGITS = 3
+#: MIDI pitches a tune may use: a piano's keys, A0 (21) to C8 (108), within MIDI's 0-127.
+PITCH_RANGE = (21, 108)
 
 _LETTER = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHARP_ORDER, _FLAT_ORDER = "FCGDAEB", "BEADGCF"
@@ -87,6 +104,10 @@ class AbcError(ValueError):
     where: ``"header"`` (up to and including the ``K:`` line) or ``"body"``."""
 
     part = "body"
+
+
+class _Unplayable(AbcError):
+    """Raised inside one body token; the reader adds the line and column."""
 
 
 @dataclass(frozen=True)
@@ -172,13 +193,54 @@ def key_signature(value: str) -> dict[str, int]:
     return {letter: -1 for letter in _FLAT_ORDER[:-count]}
 
 
+def parse_tempo(value: str, unit: Fraction) -> float | None:
+    """``Q:`` as crotchets (quarter notes) a minute; ``None`` for a tempo in words only.
+
+    The forms of ABC 2.1: ``1/4=120``; several beats that add up, ``1/4 3/8=40``; words
+    before or after, ``"Allegro" 1/4=120``; and the old ``120``, which counts notes of
+    the unit length ``unit``. Anything else, or a tempo outside :data:`MIN_TEMPO_QPM`
+    to :data:`MAX_TEMPO_QPM`, raises :class:`AbcError` saying why.
+
+    >>> parse_tempo("1/4=120", Fraction(1, 8)), parse_tempo("3/8=40", Fraction(1, 8))
+    (120.0, 60.0)
+    >>> parse_tempo("200", Fraction(1, 8)), parse_tempo('"Allegro"', Fraction(1, 8))
+    (100.0, None)
+    >>> parse_tempo("0/4=120", Fraction(1, 8))
+    Traceback (most recent call last):
+    ...
+    utils.abc.AbcError: tempo Q:0/4=120 is 0 crotchets a minute; a playable tempo is 20 to 480 (e.g. Q:1/4=120)
+    """
+    words = re.sub(r'"[^"\n]*"', " ", value).strip()  # "Allegro" and the like say nothing we play
+    if not words and '"' in value:
+        return None
+    match = re.fullmatch(r"(?:(?P<beats>\d{1,3}/\d{1,3}(?:\s+\d{1,3}/\d{1,3})*)\s*=\s*)?(?P<bpm>\d{1,4})", words)
+    if not match:
+        raise AbcError(f"tempo Q:{value.strip()} is not understood (expected e.g. Q:1/4=120 or Q:3/8=100)")
+    beat = Fraction(0) if match["beats"] else unit
+    for part in (match["beats"] or "").split():
+        num, den = (int(x) for x in part.split("/"))
+        if den == 0:
+            raise AbcError(f"tempo Q:{value.strip()} divides by zero")
+        beat += Fraction(num, den)
+    qpm = float(int(match["bpm"]) * beat * 4)
+    if not MIN_TEMPO_QPM <= qpm <= MAX_TEMPO_QPM:
+        raise AbcError(
+            f"tempo Q:{value.strip()} is {qpm:.4g} crotchets a minute; a playable tempo is "
+            f"{MIN_TEMPO_QPM:.0f} to {MAX_TEMPO_QPM:.0f} (e.g. Q:1/4=120)"
+        )
+    return qpm
+
+
 def _length(num: str | None, slash: str | None, den: str | None) -> Fraction:
+    if len(num or "") > MAX_LENGTH_DIGITS or len(den or "") > MAX_LENGTH_DIGITS:
+        raise _Unplayable(f"a length of more than {MAX_LENGTH_DIGITS} digits is no note length (a playable note "
+                          f"lasts at most {MAX_NOTE_WHOLES} whole notes)")
     n = int(num) if num else 1
     if not slash:
         return Fraction(n)
     d = int(den) if den else 2 ** len(slash)
     if d == 0:
-        raise AbcError("a note length divides by zero")
+        raise _Unplayable("a note length divides by zero")
     return Fraction(n, d)
 
 
@@ -213,15 +275,11 @@ def parse(text: str) -> Tune:
         meter = parse_meter(header["M"])
         unit = parse_unit(header["L"]) if "L" in header else (Fraction(1, 8) if meter >= Fraction(3, 4) else Fraction(1, 16))
         keysig = key_signature(header["K"])
+        tempo = parse_tempo(header["Q"], unit) if "Q" in header else None
     except AbcError as err:
         err.part = "header"
         raise
-    tempo = 140.0
-    if "Q" in header:
-        q = re.fullmatch(r"\s*(?:(\d+)/(\d+)=)?(\d{2,3})\s*", header["Q"])
-        if q:
-            beat = Fraction(int(q[1]), int(q[2])) if q[1] else unit
-            tempo = float(int(q[3]) * beat * 4)
+    tempo = DEFAULT_TEMPO_QPM if tempo is None else tempo
     tune = Tune(header=header, meter=meter, unit=unit, tempo_qpm=tempo)
     state = _Reader(tune, keysig)
     for number, raw in body:
@@ -276,12 +334,17 @@ class _Reader:
                 self.tune.meter = parse_meter(value)
             elif key == "L":
                 self.tune.unit = parse_unit(value)
+            elif key == "Q":  # checked like the header's, but the header's tempo holds for the whole tune
+                parse_tempo(value, self.tune.unit)
         except AbcError as err:
             raise AbcError(f"line {number}: {err}") from None
 
     def line(self, line: str, number: int) -> None:
         for match in _scan(line, number):
-            self.token(match, number)
+            try:
+                self.token(match, number)
+            except _Unplayable as err:
+                raise AbcError(f"line {number}, column {match.start() + 1}: {err} in {match.group()[:20]!r}") from None
 
     def _pitch(self, acc: str | None, letter: str, octave: str) -> int:
         base = letter.upper()
@@ -291,9 +354,17 @@ class _Reader:
             self.bar_accidentals[key] = _ACC_SHIFT[acc]
         shift = self.bar_accidentals.get(key, self.keysig.get(base, 0))
         pitch = 12 * octave_number + _LETTER[base] + shift
-        if not 21 <= pitch <= 108:
-            raise AbcError(f"note {acc or ''}{letter}{octave} is outside a piano's range")
+        if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1]:
+            raise _Unplayable(f"note {acc or ''}{letter}{octave} (MIDI pitch {pitch}) is outside a piano's range, "
+                              f"A,,,, (MIDI {PITCH_RANGE[0]}) to c\'\'\' (MIDI {PITCH_RANGE[1]})")
         return pitch
+
+    def _check_length(self, length: Fraction) -> None:
+        if length <= 0:
+            raise _Unplayable("a note or rest of length 0 is not music")
+        if length > MAX_NOTE_WHOLES:
+            raise _Unplayable(f"a note or rest of {length} whole notes is longer than the {MAX_NOTE_WHOLES} "
+                              f"whole notes a playable tune holds one")
 
     def _sound(self, pitches: list[int], length: Fraction) -> None:
         length *= self.tune.unit
@@ -303,6 +374,7 @@ class _Reader:
         if self.broken is not None:
             length *= self.broken
             self.broken = None
+        self._check_length(length)
         self.last = []
         for pitch in pitches:
             self.last.append(len(self.tune.notes))
@@ -326,6 +398,8 @@ class _Reader:
             self._rest(_length(m["rnum"], m["rslash"], m["rden"]))
         elif kind == "chord":
             inner = re.findall(_PITCH + r"(\d*(?:/+\d*)?)", m["chord"][1 : m["chord"].index("]")])
+            if len(inner) > MAX_CHORD_NOTES:
+                raise _Unplayable(f"a chord of {len(inner)} notes has more than {MAX_CHORD_NOTES}")
             first = re.fullmatch(_DUR, inner[0][3])
             length = _length(first["num"], first["slash"], first["den"]) if first else Fraction(1)
             length *= _length(m["cnum"], m["cslash"], m["cden"])
@@ -350,6 +424,7 @@ class _Reader:
 
     def _stretch_last(self, factor: Fraction) -> None:
         new_len = self.last_len * factor
+        self._check_length(new_len)
         for i in self.last:
             note = self.tune.notes[i]
             self.tune.notes[i] = Note(note.pitch, note.start, new_len)
@@ -426,11 +501,16 @@ def check_tune(text: object) -> TuneCheck:
     """Decide whether ``text`` is a playable tune, and if not, say why.
 
     Playable: an ``X:`` line, a meter and a key in the header (a title is not needed to
-    play a tune); a body that this
-    reader reads to the end; at least :data:`MIN_NOTES` notes in :data:`MIN_BARS` bars; and
-    at least :data:`MIN_FULL_BAR_SHARE` of the inner bars exactly one bar long (shuffled
-    or random bodies fail here even when every character is legal ABC). Never raises.
-    An invalid verdict's ``kind`` says which of :data:`FAILURE_KINDS` it is.
+    play a tune); a body that this reader reads to the end, within the limits of what
+    anyone plays (a tempo of :data:`MIN_TEMPO_QPM` to :data:`MAX_TEMPO_QPM` crotchets a
+    minute, no note or rest longer than :data:`MAX_NOTE_WHOLES` whole notes, pitches on
+    a piano, chords of at most :data:`MAX_CHORD_NOTES` notes); at least :data:`MIN_NOTES`
+    notes in :data:`MIN_BARS` bars; and at least :data:`MIN_FULL_BAR_SHARE` of the inner
+    bars exactly one bar long (shuffled or random bodies fail here even when every
+    character is legal ABC). Never raises. An invalid verdict's ``kind`` says which of
+    :data:`FAILURE_KINDS` it is. :func:`utils.music.play` reads tunes with the same
+    :func:`parse`, so a tune accepted here always plays, and what it refuses is refused
+    here with the same reason.
 
     >>> check_tune("X:1\\nT:Reel\\nM:4/4\\nL:1/8\\nK:G\\n" + "GABc dedB|" * 6).valid
     True

@@ -1,7 +1,9 @@
 """Choose a ``tf.distribute`` strategy so one notebook runs unchanged anywhere.
 
 - a TPU (Colab TPU runtime, or ``TPU_NAME`` set): ``TPUStrategy``;
-- two or more GPUs: ``MirroredStrategy`` over all of them;
+- two or more GPUs: ``MirroredStrategy`` over all of them -- unless Keras is older than
+  3.8, which trains wrong under that strategy (see :mod:`utils.versions`): then one GPU,
+  with a one-line reason;
 - otherwise (one GPU or a CPU): TensorFlow's default strategy, which already places
   work on the single GPU when there is one.
 
@@ -51,6 +53,14 @@ def get_strategy(devices: Sequence[str] | None = None) -> "tf.distribute.Strateg
             print(f"A TPU was expected but could not be used ({err}); continuing without it.")
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) >= 2:
+        import keras
+
+        from utils import versions
+
+        problem = versions.mirrored_strategy_problem(keras.__version__)
+        if problem:
+            print(f"{len(gpus)} GPUs found, but {problem}: training on one GPU.")
+            return tf.distribute.get_strategy()
         return tf.distribute.MirroredStrategy([d.name for d in gpus])
     return tf.distribute.get_strategy()
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from utils import mode, results, seeding
+from utils import mode, results, seeding, versions
 
 
 class RunBelowFloor(AssertionError):
@@ -120,9 +120,10 @@ def _native_stderr_captured() -> Iterator[None]:
 def start(name: str, seed: int | None = None, verbose: bool = True) -> Session:
     """Set up a notebook: quiet logs, seeds, plot style, distribution strategy.
 
-    Prints one line: versions, mode, strategy. The run time that ``finish`` reports
-    counts from here, TensorFlow's import included. ``seed`` defaults to
-    :func:`utils.seeding.notebook_seed` (``LABS_SEED``, else 42).
+    Prints one line: versions, mode, strategy -- and, on stderr, a warning naming the
+    fix when TensorFlow or Keras is older than the course's floor (:mod:`utils.versions`).
+    The run time that ``finish`` reports counts from here, TensorFlow's import included.
+    ``seed`` defaults to :func:`utils.seeding.notebook_seed` (``LABS_SEED``, else 42).
     """
     seed = seeding.notebook_seed() if seed is None else seed
     started = time.perf_counter()
@@ -148,4 +149,6 @@ def start(name: str, seed: int | None = None, verbose: bool = True) -> Session:
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}; "
             f"{mode.mode_name()} mode, seed {seed}; {hardware.describe(strategy)}"
         )
+    for line in versions.too_old(tf.__version__, keras.__version__):
+        print(line, file=sys.stderr)  # a warning, not a crash: the learner learns the fix
     return Session(name=name, seed=seed, fast=fast, strategy=strategy, started=started)

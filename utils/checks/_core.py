@@ -21,8 +21,9 @@ class CheckError(AssertionError):
     """A lab check failed; the message says what is wrong and what to try."""
 
     def _render_traceback_(self) -> list[str]:
-        """IPython shows this instead of a traceback (the message is the whole story)."""
-        return [f"\x1b[1;31m{type(self).__name__}\x1b[0m: {self}"]
+        """IPython shows this instead of a traceback (the message is the whole story),
+        as plain text: no terminal colour codes, which not every front end renders."""
+        return [strip_ansi(f"{type(self).__name__}: {self}")]
 
 
 class TodoNotDone(CheckError):
@@ -40,11 +41,23 @@ def fail(message: str) -> NoReturn:
 
 
 _NOISE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*$|\s*name:\s*$")
+# Graph-mode errors quote the failing node: " for '{{node X}} = Op[dtype=...](inputs)' with input shapes: [], []."
+_GRAPH_NODE = re.compile(r"\s*for '\{\{node [^}]*\}\}[^']*'(?: with input shapes: [^.]*)?|\s*\{\{node [^}]*\}\}")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal colour codes (Keras puts them in its error messages).
+
+    >>> strip_ansi("\\x1b[1mYou cannot add new elements of state\\x1b[0m")
+    'You cannot add new elements of state'
+    """
+    return _ANSI.sub("", text)
 
 
 def short_error(err: BaseException) -> str:
     """``TypeName: first line`` of an exception, without TensorFlow's node names."""
-    lines = [_NOISE.sub("", line).strip() for line in str(err).splitlines()]
+    lines = [_GRAPH_NODE.sub("", _NOISE.sub("", strip_ansi(line))).strip() for line in str(err).splitlines()]
     lines = [line for line in lines if line and not line.startswith(("Exception encountered when calling", "Arguments received by"))]
     if lines and lines[0].startswith("in user code:"):
         # A tf.function error: the frames come first, the actual error last.
@@ -62,24 +75,56 @@ def _todo_message(err: NotImplementedError) -> str:
     )
 
 
+def _unfilled_todo(err: NotImplementedError) -> str | None:
+    """The TODO that ``err`` stands for -- the lab's ``NotImplementedError("TODO n")``
+    (also when Keras or ``tf.function`` re-raised it inside their own message) or a bare
+    ``NotImplementedError()`` -- or None when a library raised it (TensorFlow's "Cannot
+    convert a symbolic tf.Tensor to a numpy array", "numpy() is only available when eager
+    execution is enabled").
+
+    >>> _unfilled_todo(NotImplementedError("TODO 3")), _unfilled_todo(NotImplementedError("numpy() is only ..."))
+    ('TODO 3', None)
+    >>> _unfilled_todo(NotImplementedError("Exception encountered when calling M.call().\\n\\nTODO 4\\n\\nArguments received by M.call():"))
+    'TODO 4'
+    """
+    lines = [strip_ansi(line).strip() for line in str(err).splitlines()]
+    lines = [line for line in lines if line]
+    for line in lines:
+        match = re.match(r"(?:NotImplementedError:\s*)?(TODO\b\s*\d*)", line)
+        if match:
+            return match.group(1).strip()
+    if lines and lines[0].startswith("in user code:"):
+        lines = lines[-1:]  # the frames come first, the error itself last
+    wrapper = ("Exception encountered when calling", "Arguments received by", "•")
+    message = [re.sub(r"^NotImplementedError:?\s*", "", line) for line in lines if not line.startswith(wrapper)]
+    return "a TODO" if not any(message) else None
+
+
 def call(fn: Callable[..., Any], *args: Any, what: str, hint: str = "", **kwargs: Any) -> Any:
     """Call the learner's ``fn``; turn any failure into a message about their code.
 
-    An unfilled TODO (``NotImplementedError``) becomes :class:`TodoNotDone`; any other
-    exception becomes a :class:`CheckError` naming ``what`` was called, the error's first
-    line and ``hint`` -- never a traceback into TensorFlow internals.
+    An unfilled TODO (the lab's ``raise NotImplementedError("TODO n")``, or a bare
+    ``NotImplementedError()``) becomes :class:`TodoNotDone`; any other exception --
+    including TensorFlow's own ``NotImplementedError`` such as "Cannot convert a symbolic
+    tf.Tensor to a numpy array" -- becomes a :class:`CheckError` naming ``what`` was
+    called, the error's first line and ``hint``: never a traceback into TensorFlow
+    internals.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Keras's build() hints are noise here
             return fn(*args, **kwargs)
     except NotImplementedError as err:
-        raise TodoNotDone(_todo_message(err)) from None
+        todo = _unfilled_todo(err)
+        if todo is not None:
+            raise TodoNotDone(_todo_message(NotImplementedError(todo))) from None
+        message = f"{what} raised {short_error(err)}"
+        raise CheckError(f"{message.rstrip('.')}. {hint}".strip() if hint else message) from None
     except CheckError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure of learner code is reported
         message = f"{what} raised {short_error(err)}"
-        raise CheckError(f"{message}. {hint}".strip() if hint else message) from None
+        raise CheckError(f"{message.rstrip('.')}. {hint}".strip() if hint else message) from None
 
 
 def filled(value: Any, name: str) -> Any:

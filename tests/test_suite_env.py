@@ -1,0 +1,33 @@
+"""The test suite does not depend on the caller's environment: with ``MPLBACKEND=Agg`` set
+(as on many CI machines) nbval's kernels still draw inline, so stored figures compare."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from utils import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_nbval_kernels_draw_inline_when_the_caller_sets_mplbackend_agg(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")])
+    NotebookClient(nb, kernel_name="python3").execute()  # stores the inline figure, as `make run` does
+    assert [o.output_type for o in nb.cells[0].outputs] == ["display_data"]
+    path = tmp_path / "plot.ipynb"
+    nbformat.write(nb, path)
+    # `make test`'s pytest, with the suite's conftest, started by a caller that has MPLBACKEND=Agg.
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "--nbval", "-p", "no:cacheprovider",
+         f"--rootdir={tmp_path}", str(path)],
+        cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "1 passed" in done.stdout
