@@ -1,14 +1,15 @@
 """Reference attention: scaled dot-product attention, masks, heads, positional encodings.
 
 These are the reference computations behind the checks of
-``notebooks/07_attention_transformer.ipynb`` (the notebook writes its own versions as
-TODOs) and the pieces the notebook reuses once they are understood. Masks follow
+``notebooks/07_attention.ipynb`` (the notebook writes its own versions as TODOs) and the
+pieces the notebooks reuse once they are understood (``notebooks/08_transformers.ipynb``
+takes its causal mask from here). Masks follow
 Keras's convention: ``True`` (or 1) where a query **may** attend to a key.
 
 All functions take and return NumPy arrays or TensorFlow tensors; they compute in
 float32 with ``keras.ops`` so the same code runs on CPU, GPU or TPU.
 
-Introduced in ``notebooks/07_attention_transformer.ipynb``.
+Introduced in ``notebooks/07_attention.ipynb``.
 
 >>> causal_mask(3).astype(int).tolist()
 [[1, 0, 0], [1, 1, 0], [1, 1, 1]]

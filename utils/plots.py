@@ -314,7 +314,7 @@ def attention_heatmaps(
     rows are queries, columns keys, each cell the weight (0 white .. 1 dark), with the
     value written in it when the map is small.
 
-    Introduced in ``notebooks/07_attention_transformer.ipynb``.
+    Introduced in ``notebooks/07_attention.ipynb``.
 
     >>> fig = attention_heatmaps({"none": np.full((3, 3), 1 / 3), "causal": np.tril(np.ones((3, 3))) / 2},
     ...                          queries=list("abc"), keys=list("abc"))

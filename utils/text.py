@@ -1,8 +1,9 @@
 """Character-level text for the music notebook: a fixed tune split, the vocabulary,
 text <-> integers, training batches, held-out bits per character, and sampling.
 
-Introduced in ``notebooks/04_music_lstm.ipynb``; the attention notebook reuses the same
-split and measure so the two models are compared on the same held-out tunes.
+Introduced in ``notebooks/04_music_lstm.ipynb``; ``notebooks/08_transformers.ipynb`` reuses
+the same split and measure so the LSTM and the transformer are compared on the same
+held-out tunes.
 
 >>> vocab = Vocabulary.from_text("abca")
 >>> vocab.chars, vocab.encode("cab").tolist(), vocab.decode([2, 0])

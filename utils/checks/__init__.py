@@ -14,9 +14,10 @@ One module per notebook; what they share is in :mod:`utils.checks._core`:
 - :mod:`utils.checks.vae` -- ``notebooks/05_vae.ipynb`` (``checks.vae.kl_term(...)``)
 - :mod:`utils.checks.gan` -- ``notebooks/06_gan.ipynb`` (``checks.gan.train_step(...)``)
 - :mod:`utils.checks.attention` -- ``notebooks/07_attention.ipynb`` (``checks.attention.causal_mask(...)``)
+- :mod:`utils.checks.transformers` -- ``notebooks/08_transformers.ipynb`` (``checks.transformers.encoder_block(...)``)
 """
 
-from utils.checks import attention, cnn, gan, layers, music, tensors, vae
+from utils.checks import attention, cnn, gan, layers, music, tensors, transformers, vae
 from utils.checks._core import CheckError, TodoNotDone
 
-__all__ = ["CheckError", "TodoNotDone", "attention", "cnn", "gan", "layers", "music", "tensors", "vae"]
+__all__ = ["CheckError", "TodoNotDone", "attention", "cnn", "gan", "layers", "music", "tensors", "transformers", "vae"]
