@@ -43,7 +43,14 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     k = rng.normal(size=(batch, t_k, d_k)).astype("float32")
     v = rng.normal(size=(batch, t_k, d_v)).astype("float32")
     label = "scaled_dot_product_attention(q, k, v)"
-    out, weights = _pair(call(attention_fn, q, k, v, what=label), label)
+    out, weights = _pair(call(attention_fn, q, k, v, what=label,
+                              hint="q has shape (..., T_q, d_k) and k (..., T_k, d_k): the scores q @ kᵀ need k with its "
+                                   "last two axes swapped, giving (..., T_q, T_k)."), label)
+    if weights.shape == (batch, t_q, d_v) and out.shape == (batch, t_q, t_k):
+        fail("The two results are swapped: return (output, attention_weights), the output first.")
+    if weights.shape == (batch, t_k, t_q):
+        fail(f"attention_weights has shape {weights.shape}, one row per key: the scores are k @ qᵀ. Compute q @ kᵀ, "
+             "one row per query (..., T_q, T_k).")
     expect_shape(weights, (batch, t_q, t_k), "attention_weights",
                  hint="One weight per (query, key) pair: (..., T_q, T_k) = q @ transpose(k).")
     expect_shape(out, (batch, t_q, d_v), "output", hint="The output is weights @ v: (..., T_q, d_v).")
@@ -54,7 +61,18 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
              "before the softmax.")
     if matches(weights, _softmax(raw / d_k, -1)):
         fail("The scores are divided by d_k; divide by its square root, √d_k.")
-    if matches(weights, _softmax(raw / np.sqrt(d_k), -2)):
+    if matches(weights, _softmax(raw * np.sqrt(d_k), -1)):
+        fail("The scores are multiplied by √d_k; divide them by √d_k, which keeps their spread near 1 whatever the "
+             "size of the vectors.")
+    for size, name in ((d_v, "d_v, the size of the values (last axis of v)"), (t_k, "T_k, the number of keys"),
+                       (t_q, "T_q, the number of queries")):
+        if matches(weights, _softmax(raw / np.sqrt(size), -1)):
+            fail(f"The scores are divided by the square root of {name}; divide by √d_k, the size of the vectors "
+                 "being compared: the last axis of k (or q).")
+    if matches(weights, _softmax(raw, -1) / np.sqrt(d_k)):
+        fail("The scaling comes after the softmax: divide the scores by √d_k first, then take the softmax, so the "
+             "weights still sum to 1.")
+    if matches(weights, _softmax(raw / np.sqrt(d_k), -2)) or matches(weights, _softmax(raw / np.sqrt(d_k), 0)):
         fail("The softmax runs over the wrong axis: each query's weights must sum to 1 over the keys, "
              "so take the softmax over the last axis (axis=-1).")
     if not np.allclose(weights.sum(-1), 1.0, atol=1e-4):
@@ -62,6 +80,14 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
              "to the scaled scores.")
     expect_close(weights, expected_w, "attention_weights", hint="weights = softmax(q @ kᵀ / √d_k, axis=-1).")
     expect_close(out, expected_w @ v, "output", hint="The output is weights @ v.")
+
+    # Large scores: a hand-written softmax without the row maximum subtracted overflows.
+    label = "scaled_dot_product_attention(30 * q, 30 * k, v)"
+    _, big_weights = _pair(call(attention_fn, 30 * q, 30 * k, v, what=label), label)
+    if not np.all(np.isfinite(big_weights)):
+        fail("With large scores (q and k times 30) the attention weights contain NaN or inf: exp overflows. Subtract "
+             "each row's maximum score before exp (softmax is unchanged by it), or use ops.softmax / tf.nn.softmax.")
+    expect_close(big_weights, _softmax(900 * raw / np.sqrt(d_k), -1), "attention_weights (large scores)", atol=2e-3)
 
     # A boolean mask, True where a query may attend; at least one key per query.
     mask = rng.random((batch, t_q, t_k)) < 0.5
@@ -209,6 +235,16 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
                 layouts(np.sin(slow), np.cos(slow)),
             "positions start at 1; the first position is 0 (its row is sin 0 = 0, cos 0 = 1)":
                 [ref.sinusoidal_encoding(length + 1, depth, lay)[1:] for lay in ("interleaved", "concatenated")],
+            "the exponent is 4i/depth: the pair index i was doubled twice (the even column index 2i is already "
+            "twice the pair index)": layouts(np.sin(pos / 10000 ** (4 * half / depth)),
+                                             np.cos(pos / 10000 ** (4 * half / depth))),
+            "the position is multiplied by 10000^(2i/depth); divide it: the wavelengths grow with i":
+                layouts(np.sin(pos * 10000 ** (2 * half / depth)), np.cos(pos * 10000 ** (2 * half / depth))),
+            "every pair turns at the same speed: the exponent 2i/depth is computed with integer division (//), "
+            "which makes it 0; divide with /":
+                layouts(np.sin(pos + 0 * half), np.cos(pos + 0 * half)),
+            "the base is not 10000: the wavelengths are 2π · 10000^(2i/depth)":
+                layouts(np.sin(pos / 1000 ** (2 * half / depth)), np.cos(pos / 1000 ** (2 * half / depth))),
         }
         for message, candidates in wrong.items():
             if any(matches(got, c, atol=1e-4) for c in candidates):
