@@ -129,6 +129,20 @@ def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False, softm
     return fn
 
 
+def sdpa_int_sqrt(q, k, v, mask=None):
+    scores = tf.matmul(q, k, transpose_b=True) / tf.sqrt(tf.shape(k)[-1])  # tf.sqrt of an int32
+    weights = tf.nn.softmax(scores)
+    return tf.matmul(weights, v), weights
+
+
+def sdpa_if_mask(q, k, v, mask=None):
+    scores = tf.matmul(q, k, transpose_b=True) / np.sqrt(k.shape[-1])
+    if mask:  # the truth value of an array
+        scores = tf.where(mask, scores, -1e9)
+    weights = tf.nn.softmax(scores)
+    return tf.matmul(weights, v), weights
+
+
 @pytest.mark.parametrize(
     "fn, fragment",
     [
@@ -148,6 +162,8 @@ def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False, softm
         (_variant(axis=0), "wrong axis"),
         (_variant(softmax="naive"), "overflow"),
         (_variant(keys_first=True), "the scores q @ kᵀ need k"),
+        (sdpa_int_sqrt, "cast it to float"),
+        (sdpa_if_mask, "mask is not None"),
         (lambda q, k, v, mask=None: sdpa_tf_where(q, tf.transpose(k), v, mask), "last two axes swapped"),
         (lambda q, k, v, mask=None: (lambda o, w: (tf.matmul(w, k), w))(*sdpa_tf_where(q, k, v, mask)), "weights @ v"),
         (lambda q, k, v, mask=None: sdpa_tf_where(q, k, v, mask)[0], "return two tensors"),

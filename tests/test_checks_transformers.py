@@ -46,11 +46,16 @@ class Block(layers.Layer):
     drop_training = None  # True: dropout forced on, also at inference
     drop_input = False  # dropout on the attention's input instead of its output
     ffn_dropout = False  # a Dropout inside the feed-forward network too
+    norm = "layer"  # "batch": BatchNormalization instead
+    extra_hidden = False  # three Dense layers
+    attention_training = None  # False: the attention forced into inference mode
+    drop_sum = False  # dropout on x + attention instead of on the attention's output
 
     def __init__(self, d_model, num_heads, ff_dim, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.norm1 = layers.LayerNormalization(epsilon=1e-6)
-        self.norm2 = layers.LayerNormalization(epsilon=1e-6)
+        norm = layers.LayerNormalization if self.norm == "layer" else layers.BatchNormalization
+        self.norm1 = norm(epsilon=1e-6)
+        self.norm2 = norm(epsilon=1e-6)
         heads, key_dim = {"split": (num_heads, d_model // num_heads), "wide": (num_heads, d_model),
                           "swapped": (d_model // num_heads, num_heads)}[self.heads]
         self.attention = layers.MultiHeadAttention(heads, key_dim=key_dim,
@@ -65,7 +70,8 @@ class Block(layers.Layer):
                 self.dense2 = layers.Dense(d_model, activation=self.last_activation)
         else:
             inner = [layers.Dropout(dropout)] if self.ffn_dropout else []  # as in keras-io's ViT: also correct
-            self.ffn = keras.Sequential([layers.Dense(units, activation=self.activation), *inner,
+            extra = [layers.Dense(units, activation=self.activation)] if self.extra_hidden else []
+            self.ffn = keras.Sequential([layers.Dense(units, activation=self.activation), *inner, *extra,
                                          layers.Dense(d_model, activation=self.last_activation)])
         self.dropout = layers.Dropout(dropout if self.dropout_rate is None else self.dropout_rate)
 
@@ -87,7 +93,8 @@ class Block(layers.Layer):
         if self.drop_input:
             a = self.attention(self.dropout(h, training=training), h, attention_mask=mask, training=training)
         else:
-            a = self.drop_out("attention", self.attention(h, h, attention_mask=mask, training=training), training)
+            mode = training if self.attention_training is None else self.attention_training
+            a = self.drop_out("attention", self.attention(h, h, attention_mask=mask, training=mode), training)
         if w == "no_attention_residual":
             x = a
         elif w == "normalised_residual":
@@ -100,6 +107,8 @@ class Block(layers.Layer):
         elif w == "attention_unnormalised":
             x = x + self.attention(x, x, attention_mask=mask)
             return x + self.feed_forward(self.norm2(x))
+        elif self.drop_sum:
+            x = self.dropout(x + self.attention(h, h, attention_mask=mask, training=training), training=training)
         else:
             x = x + a
         f = self.drop_out("ffn", self.feed_forward(self.norm2(x)), training)
@@ -133,6 +142,28 @@ class FunctionalStyleBlock(layers.Layer):
         return inputs + self._drop(self.mlp(self.ln_b(inputs)), training)
 
 
+class ListAndAdd(layers.Layer):
+    """Correct, written differently: the feed-forward network as a list of layers, layers.Add for the
+    residuals, value_dim and output_shape given explicitly, one Dropout layer per sub-layer."""
+
+    def __init__(self, d_model, num_heads, ff_dim, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.n1, self.n2 = layers.LayerNormalization(), layers.LayerNormalization()
+        self.att = layers.MultiHeadAttention(num_heads, key_dim=d_model // num_heads,
+                                             value_dim=d_model // num_heads, output_shape=d_model, dropout=dropout)
+        self.ffn = [layers.Dense(ff_dim, activation=keras.activations.gelu), layers.Dense(d_model)]
+        self.drop1, self.drop2 = layers.Dropout(rate=dropout), layers.Dropout(rate=dropout)
+        self.add = layers.Add()
+
+    def call(self, x, attention_mask=None, training=None):
+        h = self.n1(x)
+        x = self.add([x, self.drop1(self.att(h, h, h, attention_mask=attention_mask))])
+        f = self.n2(x)
+        for layer in self.ffn:
+            f = layer(f)
+        return self.add([x, self.drop2(f)])
+
+
 class NoTrainingArgument(Block):
     """Correct: `training` is not in the signature; Keras passes the mode on to the sub-layers."""
 
@@ -144,7 +175,7 @@ class NoTrainingArgument(Block):
 
 @pytest.mark.parametrize("block_class", [Block, block_with(two_dense=True), block_with(activation="relu"),
                                          block_with(two_dense=True, reversed_dense=True), FunctionalStyleBlock,
-                                         NoTrainingArgument, block_with(ffn_dropout=True)])
+                                         NoTrainingArgument, block_with(ffn_dropout=True), ListAndAdd])
 def test_encoder_block_accepts(block_class, capsys):
     transformers.encoder_block(block_class)
     assert "[ok]" in capsys.readouterr().out
@@ -160,6 +191,9 @@ def test_encoder_block_accepts(block_class, capsys):
         (block_with(last_activation="sigmoid"), "last layer has an activation"),
         (block_with(last_activation="tanh", two_dense=True), "last layer has an activation"),
         (block_with(last_activation="gelu"), "last layer has an activation"),
+        (block_with(last_activation="softmax"), "last layer has an activation"),
+        (block_with(extra_hidden=True), "units"),
+        (block_with(norm="batch"), "0 LayerNormalization"),
         (block_with(hidden="d_model"), "units"),
         (block_with(activation=None), "linear"),
         (block_with(dropout_rate=0.1), "hard-coded"),
@@ -180,6 +214,8 @@ def test_encoder_block_accepts(block_class, capsys):
         (block_with(drop=("ffn",)), "attention sub-layer's output is added to x without dropout"),
         (block_with(drop_training=True), "inference"),
         (block_with(drop_input=True, drop=("ffn",)), "not dropped out as a whole"),
+        (block_with(drop_sum=True), "not dropped out as a whole"),
+        (block_with(attention_training=False), "attention layer runs in inference mode"),
     ],
 )
 def test_encoder_block_rejects(block_class, fragment):

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from utils import attention as ref
-from utils.checks._core import call, expect_close, expect_shape, fail, filled, kind, matches, ok, to_array
+from utils.checks._core import (CheckError, TodoNotDone, call, expect_close, expect_shape, fail, filled, kind,
+                                matches, ok, to_array)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -33,6 +34,35 @@ def _pair(out: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
             to_array(out[1], "attention_weights", "the attention weights"))
 
 
+_HINTS = (  # (pattern in the error, what it means for attention code)
+    (r"compatible|must be equal|[Dd]imensions? .*(mismatch|match)",
+     "q has shape (..., T_q, d_k) and k (..., T_k, d_k): the scores q @ kᵀ need k with its last two axes swapped, "
+     "giving (..., T_q, T_k); then weights @ v gives (..., T_q, d_v)."),
+    (r"int32|int64|allowed values",
+     "An integer reached a float operation: a size read from a shape is an integer; cast it to float before taking "
+     "its square root or dividing by it."),
+    (r"truth value|ambiguous",
+     "`if mask:` cannot test an array or a tensor: test whether a mask was given with `mask is not None`."),
+)
+
+
+def _call(attention_fn: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
+    """:func:`call`, with a hint chosen by the error: the shapes of q @ kᵀ, an integer
+    size, a mask tested with ``if``, or (with a mask) how a boolean mask is used."""
+    import re
+
+    try:
+        return call(attention_fn, *args, what=what, **kwargs)
+    except TodoNotDone:
+        raise
+    except CheckError as err:
+        message = str(err)
+        hint = next((h for pattern, h in _HINTS if re.search(pattern, message)), None)
+        if hint is None and "mask" in kwargs:
+            hint = "The mask is boolean (True = may attend): use it to choose between the score and a large negative number."
+        raise CheckError(f"{message.rstrip('.')}. {hint}" if hint else message) from None
+
+
 def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     """``attention_fn(q, k, v, mask=None)`` must return ``(softmax(q kᵀ/√d_k) v, weights)``;
     ``mask`` is boolean, ``True`` where a query may attend, and masked keys get weight 0."""
@@ -43,9 +73,7 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     k = rng.normal(size=(batch, t_k, d_k)).astype("float32")
     v = rng.normal(size=(batch, t_k, d_v)).astype("float32")
     label = "scaled_dot_product_attention(q, k, v)"
-    out, weights = _pair(call(attention_fn, q, k, v, what=label,
-                              hint="q has shape (..., T_q, d_k) and k (..., T_k, d_k): the scores q @ kᵀ need k with its "
-                                   "last two axes swapped, giving (..., T_q, T_k)."), label)
+    out, weights = _pair(_call(attention_fn, q, k, v, what=label), label)
     if weights.shape == (batch, t_q, d_v) and out.shape == (batch, t_q, t_k):
         fail("The two results are swapped: return (output, attention_weights), the output first.")
     if weights.shape == (batch, t_k, t_q):
@@ -83,7 +111,7 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
 
     # Large scores: a hand-written softmax without the row maximum subtracted overflows.
     label = "scaled_dot_product_attention(30 * q, 30 * k, v)"
-    _, big_weights = _pair(call(attention_fn, 30 * q, 30 * k, v, what=label), label)
+    _, big_weights = _pair(_call(attention_fn, 30 * q, 30 * k, v, what=label), label)
     if not np.all(np.isfinite(big_weights)):
         fail("With large scores (q and k times 30) the attention weights contain NaN or inf: exp overflows. Subtract "
              "each row's maximum score before exp (softmax is unchanged by it), or use ops.softmax / tf.nn.softmax.")
@@ -93,9 +121,7 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     mask = rng.random((batch, t_q, t_k)) < 0.5
     mask[..., 0] = True
     label = "scaled_dot_product_attention(q, k, v, mask)"
-    out, weights = _pair(call(attention_fn, q, k, v, mask=mask, what=label,
-                              hint="The mask is boolean (True = may attend): use tf.where(mask, scores, -1e9), "
-                                   "or cast it to float first."), label)
+    out, weights = _pair(_call(attention_fn, q, k, v, mask=mask, what=label), label)
     masked = np.where(mask, raw / np.sqrt(d_k), -np.inf)
     expected_w = _softmax(masked, -1)
     if matches(weights, _softmax(raw / np.sqrt(d_k), -1)):
@@ -116,9 +142,14 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     # Heads as an extra leading axis, and a (T, T) mask shared by the batch.
     q4 = rng.normal(size=(2, 3, 4, 8)).astype("float32")
     label = "scaled_dot_product_attention(q, k, v, mask) on (batch, heads, T, depth) inputs"
-    out, weights = _pair(call(attention_fn, q4, q4, q4, mask=ref.causal_mask(4), what=label,
-                              hint="Use the last two axes for (T, depth), so extra leading axes (heads) just "
-                                   "come along: transpose only the last two axes of k."), label)
+    try:
+        result = call(attention_fn, q4, q4, q4, mask=ref.causal_mask(4), what=label)
+    except TodoNotDone:
+        raise
+    except CheckError as err:
+        raise CheckError(f"{str(err).rstrip('.')}. Use the last two axes for (T, depth), so extra leading axes "
+                         "(heads) just come along: transpose only the last two axes of k.") from None
+    out, weights = _pair(result, label)
     expect_out, expect_w = (np.asarray(t) for t in ref.scaled_dot_product_attention(q4, q4, q4, ref.causal_mask(4)))
     expect_close(weights, expect_w, "attention_weights (4-D inputs)",
                  hint="Transpose only the last two axes of k (e.g. tf.transpose(k, perm=[0, 1, 3, 2]) or "

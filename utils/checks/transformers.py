@@ -142,6 +142,23 @@ def _check_branch_dropout(block: Any, attn: Any, norms: list[Any], ffn_denses: l
 
     label = "block(x, attention_mask=mask, training=True)"
     inner = getattr(attn, "_dropout_layer", None)
+    if inner is not None and branch == "attention":
+        # Keras's attention drops attention weights itself, when it runs in training mode.
+        modes: list[bool] = []
+        original = inner.call
+
+        def spy(inputs: Any, training: Any = None) -> Any:
+            modes.append(bool(training))
+            return original(inputs, training=training)
+
+        inner.call = spy
+        try:
+            _output(block, x, label, attention_mask=mask, training=True)
+        finally:
+            inner.call = original
+        if modes and not any(modes):
+            fail("In training the attention layer runs in inference mode, so its own dropout never acts: pass the "
+                 "block's training argument on to it (or leave training out and let Keras pass it on).")
     if inner is not None:
         inner.rate = 0.0  # only the residual dropout is measured here
     elif getattr(attn, "dropout", 0):
