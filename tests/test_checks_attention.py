@@ -1,7 +1,11 @@
 """Checks of notebook 07 accept correct answers written in different ways (-inf or a large
-negative number, tf or keras.ops or NumPy, either sinusoid layout) and reject the classic
-mistakes: a missing √d_k, the softmax over the wrong axis, a mask after the softmax or
-inverted, a causal mask off by one, heads split or merged in the wrong order."""
+negative number such as -1e4, tf or keras.ops or NumPy, einsum, a hand-written stable
+softmax, masking after the softmax with renormalisation, either sinusoid layout) and
+reject the classic mistakes, each named: a missing √d_k or the square root of another
+size (d_v, T_k), a scale multiplied or applied after the softmax, the softmax over the
+wrong axis or overflowing, k not transposed or transposed on the wrong axes, the results
+swapped, a mask after the softmax, inverted or ignored, a causal mask off by one, heads
+split or merged in the wrong order, sinusoids swapped or with a wrong exponent or base."""
 
 from __future__ import annotations
 
@@ -129,6 +133,11 @@ def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False, softm
     return fn
 
 
+def sdpa_weights_times_k(q, k, v, mask=None):
+    weights = sdpa_tf_where(q, k, v, mask)[1]
+    return tf.matmul(weights, k[..., :, :6]), weights  # the keys averaged instead of the values
+
+
 def sdpa_int_sqrt(q, k, v, mask=None):
     scores = tf.matmul(q, k, transpose_b=True) / tf.sqrt(tf.shape(k)[-1])  # tf.sqrt of an int32
     weights = tf.nn.softmax(scores)
@@ -165,7 +174,7 @@ def sdpa_if_mask(q, k, v, mask=None):
         (sdpa_int_sqrt, "cast it to float"),
         (sdpa_if_mask, "mask is not None"),
         (lambda q, k, v, mask=None: sdpa_tf_where(q, tf.transpose(k), v, mask), "last two axes swapped"),
-        (lambda q, k, v, mask=None: (lambda o, w: (tf.matmul(w, k), w))(*sdpa_tf_where(q, k, v, mask)), "weights @ v"),
+        (sdpa_weights_times_k, "weights @ v"),
         (lambda q, k, v, mask=None: sdpa_tf_where(q, k, v, mask)[0], "return two tensors"),
     ],
 )

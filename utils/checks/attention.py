@@ -1,13 +1,17 @@
 """Checks for ``notebooks/07_attention.ipynb``: scaled dot-product attention, the causal
 mask, splitting and merging heads, and the sinusoidal positional encoding.
 
-Each check runs the learner's code on inputs made for it and compares the result with
-the reference computation of :mod:`utils.attention`, so any correct answer passes --
-``-inf`` or a large negative number for masked scores, ``tf`` or ``keras.ops``, either
-standard layout of the sinusoids -- and the usual mistakes are named: a missing ``√d_k``,
-the softmax over the wrong axis, a mask applied after the softmax or inverted, a causal
-mask that lets a position see its future (or not itself), heads split or merged in the
-wrong order.
+Each check runs the learner's code on inputs made for it (every size different from the
+others and from the notebook's) and compares the result with the reference computation
+of :mod:`utils.attention`, so any correct answer passes -- ``-inf`` or a large negative
+number for masked scores, ``tf``, ``keras.ops`` or NumPy, einsum, either standard layout
+of the sinusoids -- and the usual mistakes are named: a missing ``√d_k`` or the square
+root of another size, the scale applied after the softmax, the softmax over the wrong
+axis or overflowing on large scores, ``k`` not transposed (or transposed on the wrong
+axes), a mask applied after the softmax or inverted, a causal mask that lets a position
+see its future (or not itself), heads split or merged in the wrong order, sinusoids
+swapped or with a wrong exponent. An error raised by the learner's code comes back with
+a hint chosen by that error (shapes of ``q @ kᵀ``, an integer size, ``if mask:``).
 """
 
 from __future__ import annotations
@@ -18,8 +22,19 @@ from typing import Any
 import numpy as np
 
 from utils import attention as ref
-from utils.checks._core import (CheckError, TodoNotDone, call, expect_close, expect_shape, fail, filled, kind,
-                                matches, ok, to_array)
+from utils.checks._core import (
+    CheckError,
+    TodoNotDone,
+    call,
+    expect_close,
+    expect_shape,
+    fail,
+    filled,
+    kind,
+    matches,
+    ok,
+    to_array,
+)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -36,11 +51,11 @@ def _pair(out: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
 
 _HINTS = (  # (pattern in the error, what it means for attention code)
     (r"compatible|must be equal|[Dd]imensions? .*(mismatch|match)",
-     "q has shape (..., T_q, d_k) and k (..., T_k, d_k): the scores q @ kᵀ need k with its last two axes swapped, "
-     "giving (..., T_q, T_k); then weights @ v gives (..., T_q, d_v)."),
+     ("q has shape (..., T_q, d_k) and k (..., T_k, d_k): the scores q @ kᵀ need k with its last two axes swapped, "
+      "giving (..., T_q, T_k); then weights @ v gives (..., T_q, d_v).")),
     (r"int32|int64|allowed values",
-     "An integer reached a float operation: a size read from a shape is an integer; cast it to float before taking "
-     "its square root or dividing by it."),
+     ("An integer reached a float operation: a size read from a shape is an integer; cast it to float before taking "
+      "its square root or dividing by it.")),
     (r"truth value|ambiguous",
      "`if mask:` cannot test an array or a tensor: test whether a mask was given with `mask is not None`."),
 )
@@ -254,7 +269,7 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
         per_column = pos / 10000 ** (np.arange(depth)[None, :] / depth)
 
         def layouts(first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
-            return [np.stack([first, second], -1).reshape(length, depth), np.concatenate([first, second], -1)]
+            return [np.stack([first, second], -1).reshape(len(first), -1), np.concatenate([first, second], -1)]
 
         wrong = {
             "sines and cosines are swapped: the sine goes first (even columns, or the first half)":

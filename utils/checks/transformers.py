@@ -117,7 +117,7 @@ def _check_ffn(ffn: Any, ffn_denses: list[Any], rng: np.random.Generator) -> Non
              f"EncoderBlock(d_model={D_MODEL}, ff_dim={FF_DIM}); expected two Dense layers, {FF_DIM} units (ff_dim, "
              f"with the activation) then {D_MODEL} (d_model), {expected} weights.")
     h = rng.normal(size=(2, LENGTH, D_MODEL)).astype("float32")
-    run = lambda z: np.asarray(ffn(z, training=False))  # noqa: E731
+    run = lambda z: np.asarray(ffn(z, training=False))
     if np.allclose(run(h) + run(-h), 2 * run(np.zeros_like(h)), atol=1e-4):
         fail("The feed-forward network is linear: give its first Dense layer an activation (gelu, or relu).")
     big = run(10 * h)
