@@ -1,7 +1,11 @@
 """Checks of notebook 07 accept correct answers written in different ways (-inf or a large
-negative number, tf or keras.ops or NumPy, either sinusoid layout) and reject the classic
-mistakes: a missing √d_k, the softmax over the wrong axis, a mask after the softmax or
-inverted, a causal mask off by one, heads split or merged in the wrong order."""
+negative number such as -1e4, tf or keras.ops or NumPy, einsum, a hand-written stable
+softmax, masking after the softmax with renormalisation, either sinusoid layout) and
+reject the classic mistakes, each named: a missing √d_k or the square root of another
+size (d_v, T_k), a scale multiplied or applied after the softmax, the softmax over the
+wrong axis or overflowing, k not transposed or transposed on the wrong axes, the results
+swapped, a mask after the softmax, inverted or ignored, a causal mask off by one, heads
+split or merged in the wrong order, sinusoids swapped or with a wrong exponent or base."""
 
 from __future__ import annotations
 
@@ -85,31 +89,67 @@ def sdpa_renormalised_after(q, k, v, mask=None):
     return tf.matmul(weights, v), weights
 
 
+def sdpa_keras_ops_small_negative(q, k, v, mask=None):
+    """keras.ops throughout, the scale from q, a hand-written (stable) softmax and -1e4 for masked scores."""
+    scores = ops.einsum("...qd,...kd->...qk", q, k) * (1.0 / float(q.shape[-1]) ** 0.5)
+    if mask is not None:
+        scores = ops.where(ops.cast(mask, "bool"), scores, -1e4)
+    e = ops.exp(scores - ops.max(scores, axis=-1, keepdims=True))
+    weights = e / ops.sum(e, axis=-1, keepdims=True)
+    return ops.matmul(weights, v), weights
+
+
 @pytest.mark.parametrize("fn", [sdpa_tf_where, sdpa_minus_inf, sdpa_additive, sdpa_numpy, sdpa_renormalised_after,
-                                ref.scaled_dot_product_attention])
+                                sdpa_keras_ops_small_negative, ref.scaled_dot_product_attention])
 def test_scaled_dot_product_accepts(fn, capsys):
     attention.scaled_dot_product(fn)
     assert "[ok]" in capsys.readouterr().out
 
 
-def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False):
+def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False, softmax="tf", keys_first=False):
     def fn(q, k, v, mask=None):
         d_k = float(k.shape[-1])
-        raw = tf.matmul(q, k, transpose_b=True)
-        scores = {"sqrt": raw / np.sqrt(d_k), "none": raw, "dk": raw / d_k}[scale]
+        raw = tf.matmul(k, q, transpose_b=True) if keys_first else tf.matmul(q, k, transpose_b=True)
+        scores = {"sqrt": raw / np.sqrt(d_k), "none": raw, "dk": raw / d_k, "times": raw * np.sqrt(d_k),
+                  "dv": raw / np.sqrt(float(v.shape[-1])), "tk": raw / np.sqrt(float(k.shape[-2])),
+                  "after": raw}[scale]
         if mask is not None and mask_mode == "before":
             scores = tf.where(mask, scores, -1e9)
         elif mask is not None and mask_mode == "inverted":
             scores = tf.where(mask, -1e9, scores)
         elif mask is not None and mask_mode == "multiply":
             scores = scores * tf.cast(mask, tf.float32)
-        weights = tf.nn.softmax(scores, axis=axis)
+        if softmax == "naive":  # exp without the row maximum subtracted: overflows for large scores
+            weights = tf.exp(scores) / tf.reduce_sum(tf.exp(scores), axis=axis, keepdims=True)
+        else:
+            weights = tf.nn.softmax(scores, axis=axis)
+        if scale == "after":
+            weights = weights / np.sqrt(d_k)
         if mask is not None and mask_mode == "after":
             weights = weights * tf.cast(mask, tf.float32)
         out = tf.matmul(weights, v)
         return (weights, out) if swap_return else (out, weights)
 
     return fn
+
+
+def sdpa_weights_times_k(q, k, v, mask=None):
+    weights = sdpa_tf_where(q, k, v, mask)[1]
+    return tf.matmul(weights, k[..., :, :6]), weights  # the keys averaged instead of the values
+
+
+def sdpa_int_sqrt(q, k, v, mask=None):
+    scores = tf.matmul(q, k, transpose_b=True) / tf.sqrt(tf.shape(k)[-1])  # tf.sqrt of an int32
+    weights = tf.nn.softmax(scores)
+    return tf.matmul(weights, v), weights
+
+
+def sdpa_if_mask(q, k, v, mask=None):
+    scores = tf.matmul(q, k, transpose_b=True) / np.sqrt(k.shape[-1])
+    if mask:  # the truth value of an array
+        scores = tf.where(mask, scores, -1e9)
+    weights = tf.nn.softmax(scores)
+    return tf.matmul(weights, v), weights
 
 
 @pytest.mark.parametrize(
@@ -123,7 +163,18 @@ def _variant(scale="sqrt", axis=-1, mask_mode="before", swap_return=False):
         (_variant(mask_mode="inverted"), "inverted"),
         (_variant(mask_mode="after"), "after the softmax"),
         (_variant(mask_mode="multiply"), "still get weight"),
-        (_variant(swap_return=True), "has shape"),
+        (_variant(swap_return=True), "swapped"),
+        (_variant(scale="times"), "multiplied by √d_k"),
+        (_variant(scale="dv"), "square root of d_v"),
+        (_variant(scale="tk"), "square root of T_k"),
+        (_variant(scale="after"), "after the softmax"),
+        (_variant(axis=0), "wrong axis"),
+        (_variant(softmax="naive"), "overflow"),
+        (_variant(keys_first=True), "the scores q @ kᵀ need k"),
+        (sdpa_int_sqrt, "cast it to float"),
+        (sdpa_if_mask, "mask is not None"),
+        (lambda q, k, v, mask=None: sdpa_tf_where(q, tf.transpose(k), v, mask), "last two axes swapped"),
+        (sdpa_weights_times_k, "weights @ v"),
         (lambda q, k, v, mask=None: sdpa_tf_where(q, k, v, mask)[0], "return two tensors"),
     ],
 )
@@ -277,6 +328,21 @@ def pe_column_index(length, depth):
     return pe
 
 
+def pe_exponent(mistake):
+    def fn(length, depth):
+        pos = np.arange(length)[:, None]
+        two_i = np.arange(0, depth, 2)[None, :]
+        exponent = {"4i": 2 * two_i / depth, "multiply": two_i / depth, "floor": two_i // depth,
+                    "base": two_i / depth}[mistake]
+        base = 1000 if mistake == "base" else 10000
+        angles = pos * base**exponent if mistake == "multiply" else pos / base**exponent
+        pe = np.zeros((length, depth))
+        pe[:, 0::2], pe[:, 1::2] = np.sin(angles), np.cos(angles)
+        return pe
+
+    return fn
+
+
 @pytest.mark.parametrize(
     "fn, fragment",
     [
@@ -286,6 +352,10 @@ def pe_column_index(length, depth):
         (lambda n, d: pe_loop(n + 1, d)[1:], "start at 1"),
         (lambda n, d: pe_loop(n, d).T, "one row per position"),
         (lambda n, d: pe_loop(n, d) * 0.5, "not the sinusoidal"),
+        (pe_exponent("4i"), "4i/depth"),
+        (pe_exponent("multiply"), "multiplied"),
+        (pe_exponent("floor"), "integer division"),
+        (pe_exponent("base"), "base is not 10000"),
         (lambda n, d: np.sin(np.arange(n)[:, None] / 1000 ** (np.arange(d)[None] // 2 * 2 / d)), "not the sinusoidal"),
     ],
 )

@@ -1,13 +1,17 @@
 """Checks for ``notebooks/07_attention.ipynb``: scaled dot-product attention, the causal
 mask, splitting and merging heads, and the sinusoidal positional encoding.
 
-Each check runs the learner's code on inputs made for it and compares the result with
-the reference computation of :mod:`utils.attention`, so any correct answer passes --
-``-inf`` or a large negative number for masked scores, ``tf`` or ``keras.ops``, either
-standard layout of the sinusoids -- and the usual mistakes are named: a missing ``√d_k``,
-the softmax over the wrong axis, a mask applied after the softmax or inverted, a causal
-mask that lets a position see its future (or not itself), heads split or merged in the
-wrong order.
+Each check runs the learner's code on inputs made for it (every size different from the
+others and from the notebook's) and compares the result with the reference computation
+of :mod:`utils.attention`, so any correct answer passes -- ``-inf`` or a large negative
+number for masked scores, ``tf``, ``keras.ops`` or NumPy, einsum, either standard layout
+of the sinusoids -- and the usual mistakes are named: a missing ``√d_k`` or the square
+root of another size, the scale applied after the softmax, the softmax over the wrong
+axis or overflowing on large scores, ``k`` not transposed (or transposed on the wrong
+axes), a mask applied after the softmax or inverted, a causal mask that lets a position
+see its future (or not itself), heads split or merged in the wrong order, sinusoids
+swapped or with a wrong exponent. An error raised by the learner's code comes back with
+a hint chosen by that error (shapes of ``q @ kᵀ``, an integer size, ``if mask:``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,19 @@ from typing import Any
 import numpy as np
 
 from utils import attention as ref
-from utils.checks._core import call, expect_close, expect_shape, fail, filled, kind, matches, ok, to_array
+from utils.checks._core import (
+    CheckError,
+    TodoNotDone,
+    call,
+    expect_close,
+    expect_shape,
+    fail,
+    filled,
+    kind,
+    matches,
+    ok,
+    to_array,
+)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -33,6 +49,35 @@ def _pair(out: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
             to_array(out[1], "attention_weights", "the attention weights"))
 
 
+_HINTS = (  # (pattern in the error, what it means for attention code)
+    (r"compatible|must be equal|[Dd]imensions? .*(mismatch|match)",
+     ("q has shape (..., T_q, d_k) and k (..., T_k, d_k): the scores q @ kᵀ need k with its last two axes swapped, "
+      "giving (..., T_q, T_k); then weights @ v gives (..., T_q, d_v).")),
+    (r"int32|int64|allowed values",
+     ("An integer reached a float operation: a size read from a shape is an integer; cast it to float before taking "
+      "its square root or dividing by it.")),
+    (r"truth value|ambiguous",
+     "`if mask:` cannot test an array or a tensor: test whether a mask was given with `mask is not None`."),
+)
+
+
+def _call(attention_fn: Callable[..., Any], *args: Any, what: str, **kwargs: Any) -> Any:
+    """:func:`call`, with a hint chosen by the error: the shapes of q @ kᵀ, an integer
+    size, a mask tested with ``if``, or (with a mask) how a boolean mask is used."""
+    import re
+
+    try:
+        return call(attention_fn, *args, what=what, **kwargs)
+    except TodoNotDone:
+        raise
+    except CheckError as err:
+        message = str(err)
+        hint = next((h for pattern, h in _HINTS if re.search(pattern, message)), None)
+        if hint is None and "mask" in kwargs:
+            hint = "The mask is boolean (True = may attend): use it to choose between the score and a large negative number."
+        raise CheckError(f"{message.rstrip('.')}. {hint}" if hint else message) from None
+
+
 def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     """``attention_fn(q, k, v, mask=None)`` must return ``(softmax(q kᵀ/√d_k) v, weights)``;
     ``mask`` is boolean, ``True`` where a query may attend, and masked keys get weight 0."""
@@ -43,7 +88,12 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     k = rng.normal(size=(batch, t_k, d_k)).astype("float32")
     v = rng.normal(size=(batch, t_k, d_v)).astype("float32")
     label = "scaled_dot_product_attention(q, k, v)"
-    out, weights = _pair(call(attention_fn, q, k, v, what=label), label)
+    out, weights = _pair(_call(attention_fn, q, k, v, what=label), label)
+    if weights.shape == (batch, t_q, d_v) and out.shape == (batch, t_q, t_k):
+        fail("The two results are swapped: return (output, attention_weights), the output first.")
+    if weights.shape == (batch, t_k, t_q):
+        fail(f"attention_weights has shape {weights.shape}, one row per key: the scores are k @ qᵀ. Compute q @ kᵀ, "
+             "one row per query (..., T_q, T_k).")
     expect_shape(weights, (batch, t_q, t_k), "attention_weights",
                  hint="One weight per (query, key) pair: (..., T_q, T_k) = q @ transpose(k).")
     expect_shape(out, (batch, t_q, d_v), "output", hint="The output is weights @ v: (..., T_q, d_v).")
@@ -54,7 +104,18 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
              "before the softmax.")
     if matches(weights, _softmax(raw / d_k, -1)):
         fail("The scores are divided by d_k; divide by its square root, √d_k.")
-    if matches(weights, _softmax(raw / np.sqrt(d_k), -2)):
+    if matches(weights, _softmax(raw * np.sqrt(d_k), -1)):
+        fail("The scores are multiplied by √d_k; divide them by √d_k, which keeps their spread near 1 whatever the "
+             "size of the vectors.")
+    for size, name in ((d_v, "d_v, the size of the values (last axis of v)"), (t_k, "T_k, the number of keys"),
+                       (t_q, "T_q, the number of queries")):
+        if matches(weights, _softmax(raw / np.sqrt(size), -1)):
+            fail(f"The scores are divided by the square root of {name}; divide by √d_k, the size of the vectors "
+                 "being compared: the last axis of k (or q).")
+    if matches(weights, _softmax(raw, -1) / np.sqrt(d_k)):
+        fail("The scaling comes after the softmax: divide the scores by √d_k first, then take the softmax, so the "
+             "weights still sum to 1.")
+    if matches(weights, _softmax(raw / np.sqrt(d_k), -2)) or matches(weights, _softmax(raw / np.sqrt(d_k), 0)):
         fail("The softmax runs over the wrong axis: each query's weights must sum to 1 over the keys, "
              "so take the softmax over the last axis (axis=-1).")
     if not np.allclose(weights.sum(-1), 1.0, atol=1e-4):
@@ -63,13 +124,19 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     expect_close(weights, expected_w, "attention_weights", hint="weights = softmax(q @ kᵀ / √d_k, axis=-1).")
     expect_close(out, expected_w @ v, "output", hint="The output is weights @ v.")
 
+    # Large scores: a hand-written softmax without the row maximum subtracted overflows.
+    label = "scaled_dot_product_attention(30 * q, 30 * k, v)"
+    _, big_weights = _pair(_call(attention_fn, 30 * q, 30 * k, v, what=label), label)
+    if not np.all(np.isfinite(big_weights)):
+        fail("With large scores (q and k times 30) the attention weights contain NaN or inf: exp overflows. Subtract "
+             "each row's maximum score before exp (softmax is unchanged by it), or use ops.softmax / tf.nn.softmax.")
+    expect_close(big_weights, _softmax(900 * raw / np.sqrt(d_k), -1), "attention_weights (large scores)", atol=2e-3)
+
     # A boolean mask, True where a query may attend; at least one key per query.
     mask = rng.random((batch, t_q, t_k)) < 0.5
     mask[..., 0] = True
     label = "scaled_dot_product_attention(q, k, v, mask)"
-    out, weights = _pair(call(attention_fn, q, k, v, mask=mask, what=label,
-                              hint="The mask is boolean (True = may attend): use tf.where(mask, scores, -1e9), "
-                                   "or cast it to float first."), label)
+    out, weights = _pair(_call(attention_fn, q, k, v, mask=mask, what=label), label)
     masked = np.where(mask, raw / np.sqrt(d_k), -np.inf)
     expected_w = _softmax(masked, -1)
     if matches(weights, _softmax(raw / np.sqrt(d_k), -1)):
@@ -90,9 +157,14 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     # Heads as an extra leading axis, and a (T, T) mask shared by the batch.
     q4 = rng.normal(size=(2, 3, 4, 8)).astype("float32")
     label = "scaled_dot_product_attention(q, k, v, mask) on (batch, heads, T, depth) inputs"
-    out, weights = _pair(call(attention_fn, q4, q4, q4, mask=ref.causal_mask(4), what=label,
-                              hint="Use the last two axes for (T, depth), so extra leading axes (heads) just "
-                                   "come along: transpose only the last two axes of k."), label)
+    try:
+        result = call(attention_fn, q4, q4, q4, mask=ref.causal_mask(4), what=label)
+    except TodoNotDone:
+        raise
+    except CheckError as err:
+        raise CheckError(f"{str(err).rstrip('.')}. Use the last two axes for (T, depth), so extra leading axes "
+                         "(heads) just come along: transpose only the last two axes of k.") from None
+    out, weights = _pair(result, label)
     expect_out, expect_w = (np.asarray(t) for t in ref.scaled_dot_product_attention(q4, q4, q4, ref.causal_mask(4)))
     expect_close(weights, expect_w, "attention_weights (4-D inputs)",
                  hint="Transpose only the last two axes of k (e.g. tf.transpose(k, perm=[0, 1, 3, 2]) or "
@@ -197,7 +269,7 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
         per_column = pos / 10000 ** (np.arange(depth)[None, :] / depth)
 
         def layouts(first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
-            return [np.stack([first, second], -1).reshape(length, depth), np.concatenate([first, second], -1)]
+            return [np.stack([first, second], -1).reshape(len(first), -1), np.concatenate([first, second], -1)]
 
         wrong = {
             "sines and cosines are swapped: the sine goes first (even columns, or the first half)":
@@ -209,6 +281,16 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
                 layouts(np.sin(slow), np.cos(slow)),
             "positions start at 1; the first position is 0 (its row is sin 0 = 0, cos 0 = 1)":
                 [ref.sinusoidal_encoding(length + 1, depth, lay)[1:] for lay in ("interleaved", "concatenated")],
+            "the exponent is 4i/depth: the pair index i was doubled twice (the even column index 2i is already "
+            "twice the pair index)": layouts(np.sin(pos / 10000 ** (4 * half / depth)),
+                                             np.cos(pos / 10000 ** (4 * half / depth))),
+            "the position is multiplied by 10000^(2i/depth); divide it: the wavelengths grow with i":
+                layouts(np.sin(pos * 10000 ** (2 * half / depth)), np.cos(pos * 10000 ** (2 * half / depth))),
+            "every pair turns at the same speed: the exponent 2i/depth is computed with integer division (//), "
+            "which makes it 0; divide with /":
+                layouts(np.sin(pos + 0 * half), np.cos(pos + 0 * half)),
+            "the base is not 10000: the wavelengths are 2π · 10000^(2i/depth)":
+                layouts(np.sin(pos / 1000 ** (2 * half / depth)), np.cos(pos / 1000 ** (2 * half / depth))),
         }
         for message, candidates in wrong.items():
             if any(matches(got, c, atol=1e-4) for c in candidates):
