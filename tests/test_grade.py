@@ -110,7 +110,7 @@ def test_untouched_labs_get_zero_with_every_todo_not_attempted_without_a_kernel(
     for record in report["submissions"]:
         lab = labs[Path(record["file"]).name]
         assert record["status"] == "graded" and record["lab"] == Path(lab.name).stem
-        assert record["points"] == 0 and record["max_points"] == len(lab.numbers) >= 4
+        assert record["points"] == 0 and record["max_points"] == len(lab.numbers) >= 2  # lab 08 has two TODOs
         assert statuses(record) == {n: "not attempted" for n in lab.numbers}
         assert record["lab_version"] and record["sha256"] and len(record["sha256"]) == 64
         assert record["notes"] == [] and record["sandbox"] is None
