@@ -104,12 +104,14 @@ def fast_mode_warning() -> str | None:
     """A warning when ``LABS_FAST`` is on: a notebook saved from this session would store
     a fast-mode run over the full-mode one in ``notebooks/``.
 
-    >>> import os; os.environ["LABS_FAST"] = "1"
+    >>> import os; saved = os.environ.get("LABS_FAST")
+    >>> os.environ["LABS_FAST"] = "1"
     >>> print(fast_mode_warning())  # doctest: +ELLIPSIS
     warning: LABS_FAST=1: the notebooks run in fast mode here. ... (File → Save Notebook As...), or unset LABS_FAST ...
-    >>> _ = os.environ.pop("LABS_FAST")
+    >>> os.environ["LABS_FAST"] = "0"
     >>> fast_mode_warning() is None
     True
+    >>> _ = os.environ.pop("LABS_FAST") if saved is None else os.environ.update(LABS_FAST=saved)
     """
     from utils import mode
 
