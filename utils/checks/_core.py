@@ -210,58 +210,6 @@ def _reference_step(model: Any, optimizer: Any, loss_fn: Any, x: Any, y: Any) ->
     return float(loss)
 
 
-def train_step_against_reference(
-    make_train_step: Callable[[Any, Any, Any], Callable[[Any, Any], Any]],
-    build_model: Callable[[int], Any],
-    x: Any,
-    y: Any,
-    loss_fn: Any,
-) -> None:
-    """Two steps of the learner's ``make_train_step(model, optimizer, loss_fn)`` against
-    a reference step on an identical model (``build_model(seed)``): same loss, every
-    trainable variable moved, the same weights after each step. Used by the CNN and the
-    music notebooks."""
-    import keras
-
-    ours, ref = build_model(0), build_model(0)
-    ref.set_weights(ours.get_weights())
-    start = [w.copy() for w in ours.get_weights()]
-    ours_opt, ref_opt = keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
-    step = call(make_train_step, ours, ours_opt, loss_fn, what="make_train_step(model, optimizer, loss_fn)")
-    if not callable(step):
-        fail(f"make_train_step returned {kind(step)}; it must return the step function train_step(x, y).")
-    trainable = {id(v) for v in ours.trainable_variables}
-    names = [v.path for v in ours.weights]
-    train_idx = [i for i, v in enumerate(ours.weights) if id(v) in trainable]
-    for step_number in (1, 2):
-        got = call(step, x, y, what="train_step(x, y)",
-                   hint="Inside the step: logits = model(x, training=True), loss = loss_fn(y, logits), "
-                        "grads = tape.gradient(loss, model.trainable_variables), then optimizer.apply_gradients.")
-        expected_loss = _reference_step(ref, ref_opt, loss_fn, x, y)
-        if got is None:
-            fail("train_step returned None: return the loss, so the loop can report it.")
-        loss = float(to_array(got, "train_step's loss", what="a number").reshape(()))
-        if not np.isclose(loss, expected_loss, rtol=1e-4, atol=1e-6):
-            fail(f"Step {step_number}: train_step returned loss {loss:.5f}, expected {expected_loss:.5f} "
-                 f"= loss_fn(y, model(x, training=True)). Call the model with training=True.")
-        now, after = ours.get_weights(), ref.get_weights()
-        moved = [not matches(a, b, rtol=0, atol=0) for a, b in zip(now, start)]
-        if not any(moved[i] for i in train_idx):
-            fail("After a step the weights have not changed: apply the gradients with "
-                 "optimizer.apply_gradients(zip(grads, model.trainable_variables)).")
-        for i in train_idx:
-            if not moved[i]:
-                fail(f"The weight {names[i]} never changed: apply gradients to all of model.trainable_variables.")
-        for i, (a, b, s) in enumerate(zip(now, after, start)):
-            if not matches(a, b, rtol=1e-4, atol=1e-6):
-                if matches(a - s, -(b - s), rtol=1e-3, atol=1e-6):
-                    fail("The weights moved uphill: apply the gradients of the loss itself (not of -loss).")
-                fail(f"After step {step_number}, {names[i]} differs from a reference step (largest difference "
-                     f"{float(np.max(np.abs(a - b))):.3g}). Check that the model runs with training=True "
-                     f"and that each gradient goes with its own variable.")
-    ok("train_step applies the loss's gradients to every trainable variable and returns the loss.")
-
-
 class CallLog:
     """What a :func:`probe_layer` saw while the learner's code ran: the ``training`` flag
     of every call and, when ``shape`` is given, the inputs of the last ``slots`` calls
