@@ -13,6 +13,7 @@ Importing this package is cheap: TensorFlow is only imported by the modules that
 - ``utils.tracking``      -- Comet experiments: online, offline archive or disabled
 - ``utils.results``       -- headline figures in one parseable line format
 - ``utils.training``      -- datasets, distributed steps, schedules, accuracy, timers
+- ``utils.stats``         -- the uncertainty of a measured rate (Wilson interval)
 - ``utils.models``        -- the models several notebooks build (the MNIST CNN, the character LSTM)
 - ``utils.text``          -- character-level text: the tune split, vocabulary, bits per character, sampling
 - ``utils.abc``           -- reads ABC tunes and decides which texts are playable tunes
