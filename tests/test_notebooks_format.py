@@ -65,6 +65,8 @@ def test_a_lesson_with_its_plumbing_in_one_closing_cell(path):
     assert headings[-2:] == ["## Summary", "## Exercises"], headings[-3:]
     assert "## What to try next" not in headings
     code = [c for c in nb.cells if c.cell_type == "code"]
+    code_lines = sum(1 for c in code for line in c.source.splitlines() if line.strip())
+    assert code_lines <= 250, f"{code_lines} lines of code: one idea per notebook, at most 250 lines"
     closing = code[-1]
     assert "run.finish()" in closing.source and "nbval-ignore-output" in closing.metadata.get("tags", [])
     plumbing = re.compile(r"^\s*assert\b|results\.report\(|run\.(expect|report|finish)\(|tracking\.start_experiment\(", re.M)
