@@ -21,9 +21,10 @@ export PYTHONDONTWRITEBYTECODE := 1
 # kernel, in order. Measured on these 2 cores: 597 s of tests with two workers; the last CI run
 # without them took 977 s with the install. Much of the suite is single-threaded (kernel
 # start-up, imports, Python-side checks), so two workers overlap it. PYTEST_WORKERS=0
-# runs everything in this process (for a debugger, or a machine short of memory).
+# runs everything in this process (for a debugger, or a machine short of memory). The
+# notebooks, the longest files, are collected first so that no worker is left with one at the end.
 PYTEST_WORKERS ?= 2
-PYTEST_ARGS := tests utils tools notebooks --doctest-modules --nbval \
+PYTEST_ARGS := notebooks tests utils tools --doctest-modules --nbval \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 --durations=30 \
 	-n $(PYTEST_WORKERS) --dist loadfile
 
