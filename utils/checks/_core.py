@@ -200,6 +200,30 @@ def outputs_probabilities(outputs: np.ndarray) -> bool:
     return bool(np.all(outputs >= -1e-6) and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-4))
 
 
+def tracker_verdict(result: Any, key: str, steps: Sequence[dict[str, float]], labels: dict[str, str],
+                    swapped_fix: str) -> None:
+    """Fail unless ``result[key]``, a metric a learner's ``train_step`` returned, is the
+    step's own ``key`` loss: its value in the last step or its mean over ``steps`` (the
+    reference losses of every step so far, by name). ``labels`` names each loss in words, in
+    the order to test them; the two usual mistakes get their own message -- trackers
+    swapped (the value is another of the step's losses: ``swapped_fix`` says what to do) and
+    a tracker never updated (zero)."""
+    value = float(np.asarray(to_array(result[key], f"train_step's '{key}'", what="a number")).reshape(()))
+    equals = next((name for name in labels
+                   if any(np.isclose(value, candidate, rtol=1e-3, atol=1e-5)
+                          for candidate in (steps[-1][name], float(np.mean([s[name] for s in steps]))))), None)
+    if equals == key:
+        return
+    if equals is not None:
+        fail(f"train_step reports '{key}' = {value:.4f}, which is the {labels[equals]}: the trackers are swapped. "
+             f"{swapped_fix}")
+    if np.isclose(value, 0.0, atol=1e-8):
+        fail(f"train_step reports '{key}' = 0: its tracker is never updated. Call update_state on it with this "
+             f"step's {labels[key]}.")
+    fail(f"train_step reports '{key}' = {value:.4f}, but the step's {labels[key]} is {steps[-1][key]:.4f}: "
+         f"update its tracker with that value.")
+
+
 def _reference_step(model: Any, optimizer: Any, loss_fn: Any, x: Any, y: Any) -> float:
     import tensorflow as tf
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks._core import call, fail, filled, kind, matches, ok, to_array
+from utils.checks._core import call, fail, filled, kind, matches, ok, to_array, tracker_verdict
 
 IMAGE_SHAPE = (28, 28, 1)
 MAX_PARAMS = 5_000_000
@@ -659,22 +659,8 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         fail(f"gan.train_step returned {got}; return a dict with 'd_loss' and 'g_loss' "
              f"(e.g. {{m.name: m.result() for m in self.metrics}}).")
     for key in ("d_loss", "g_loss"):
-        value = float(to_array(result[key], f"train_step's '{key}'", what="a number").reshape(()))
-        equals = None
-        for name in ("d_loss", "g_loss"):
-            for candidate in (best.losses[-1][name], float(np.mean([s[name] for s in best.losses]))):
-                if np.isclose(value, candidate, rtol=1e-3, atol=1e-5):
-                    equals = equals or name
-        if equals == key:
-            continue
-        if equals is not None:
-            fail(f"train_step reports '{key}' = {value:.4f}, which is the {equals.replace('_', ' ')}: the trackers are "
-                 f"swapped. Update d_tracker with the discriminator's loss and g_tracker with the generator's.")
-        if np.isclose(value, 0.0, atol=1e-8):
-            fail(f"train_step reports '{key}' = 0: its tracker is never updated. Call update_state on it with this "
-                 f"step's loss.")
-        fail(f"train_step reports '{key}' = {value:.4f}, but the step's {key.replace('_', ' ')} is "
-             f"{best.losses[-1][key]:.4f}: update its tracker with that loss.")
+        tracker_verdict(result, key, best.losses, {"d_loss": "discriminator's loss", "g_loss": "generator's loss"},
+                        "Update d_tracker with the discriminator's loss and g_tracker with the generator's.")
     order = {"together": "both from one forward pass", "d_then_g": "discriminator first",
              "g_then_d": "generator first"}[best.order]
     ok(f"train_step: two steps match a reference step ({order}) on every weight of both networks.")

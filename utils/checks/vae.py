@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks._core import call, expect_shape, fail, filled, kind, matches, ok, to_array
+from utils.checks._core import call, expect_shape, fail, filled, kind, matches, ok, to_array, tracker_verdict
 
 _MEAN = np.array([0.0, 1.5, -2.0, 0.5], dtype="float32")
 _LOG_VAR = np.array([0.4, -2.0, 1.5, -0.8], dtype="float32")
@@ -303,17 +303,6 @@ def _reference_vae_step(encoder: Any, decoder: Any, optimizer: Any, x: Any, beta
     return float(loss), float(rec), float(kl), eps.numpy()
 
 
-def _reported(result: Any, key: str, steps: list[dict[str, float]]) -> tuple[float, str | None]:
-    """The learner's reported ``key`` and which loss it equals (this step's value or the
-    running mean of any of the three terms), or None."""
-    value = float(np.asarray(to_array(result[key], f"train_step's '{key}'", what="a number")).reshape(()))
-    for name in ("loss", "reconstruction", "kl"):
-        for candidate in (steps[-1][name], float(np.mean([s[name] for s in steps]))):
-            if np.isclose(value, candidate, rtol=1e-3, atol=1e-5):
-                return value, name
-    return value, None
-
-
 def train_step(vae_cls: Any) -> None:
     """``VAE(encoder, decoder, beta).train_step(x)`` must encode ``x`` in training mode,
     decode a fresh *sample* ``z = mean + sigma * eps`` (not the mean), compute ``vae_loss``
@@ -403,19 +392,10 @@ def train_step(vae_cls: Any) -> None:
         fail(f"vae.train_step(x) returned {kind(result)}; return the metrics as a dict with a 'loss' entry "
              f"(e.g. {{m.name: m.result() for m in self.metrics}}).")
     for key in ("loss", "reconstruction", "kl"):
-        if key not in result:
-            continue
-        value, equals = _reported(result, key, steps)
-        if equals == key:
-            continue
-        if equals is not None:
-            fail(f"train_step reports '{key}' = {value:.4f}, which is the {equals} term: the trackers are "
-                 f"swapped. Update each tracker with its own loss (in the order vae_loss returns them).")
-        if np.isclose(value, 0.0, atol=1e-8):
-            fail(f"train_step reports '{key}' = 0: its tracker is never updated. Call update_state on it "
-                 f"with this step's {key} value.")
-        fail(f"train_step reports '{key}' = {value:.4f}, but the step's {key} is {steps[-1][key]:.4f}: "
-             f"update the '{key}' tracker with that value.")
+        if key in result:
+            tracker_verdict(result, key, steps, {"loss": "total loss", "reconstruction": "reconstruction term",
+                                                 "kl": "KL term"},
+                            "Update each tracker with its own loss (in the order vae_loss returns them).")
     ok("train_step: two steps that decode a fresh sample of the code match a reference step on every weight "
        "of the encoder and the decoder.")
 
