@@ -168,13 +168,20 @@ def baseline_model(build_baseline: Callable[[], Any]) -> None:
     if len(dense) < 2:
         fail(f"Found {len(dense)} Dense layer(s): the baseline needs a hidden Dense layer before the output layer.")
     _expect_nonlinear(model, "build_baseline")
-    expect_logits(model, _probe_images(), "The baseline's",
-                  "The last Dense layer takes no activation: the loss applies the softmax itself.")
-    _expect_dropout(model, "build_baseline", (0.15, 0.25), "a rate of 0.2")
-    if model.count_params() > MAX_PARAMS:
-        fail(f"{model.count_params():,} parameters is far more than MNIST needs (keep it under {MAX_PARAMS:,}).")
+    _expect_logits_dropout_and_size(model, "The baseline's", "build_baseline", (0.15, 0.25), "a rate of 0.2")
     ok(f"baseline: {len(dense)} Dense layers, {model.count_params():,} parameters, dropout in training only, "
        f"outputs logits.")
+
+
+def _expect_logits_dropout_and_size(model: Any, whose: str, builder: str, rates: tuple[float, float],
+                                    rate_words: str) -> None:
+    """What the baseline and the CNN share: ten logits out, dropout at a rate in ``rates``
+    acting in training only, and a size MNIST needs."""
+    expect_logits(model, _probe_images(), whose,
+                  "The last Dense layer takes no activation: the loss applies the softmax itself.")
+    _expect_dropout(model, builder, rates, rate_words)
+    if model.count_params() > MAX_PARAMS:
+        fail(f"{model.count_params():,} parameters is far more than MNIST needs (keep it under {MAX_PARAMS:,}).")
 
 
 def _activations(layers: list[Any]) -> int:
@@ -228,11 +235,8 @@ def cnn_model(build_cnn: Callable[[], Any]) -> None:
     if _activations(layers) < 1:
         fail("No non-linearity in the network: after each batch norm comes a ReLU (layers.ReLU() or "
              "activation='relu').")
-    expect_logits(model, _probe_images(), "The CNN's",
-                  "The last Dense layer takes no activation: the loss applies the softmax itself.")
-    _expect_dropout(model, "build_cnn", (0.1, 0.5), "a rate of 0.25 (anything from 0.1 to 0.5 passes)")
-    if model.count_params() > MAX_PARAMS:
-        fail(f"{model.count_params():,} parameters is far more than MNIST needs (keep it under {MAX_PARAMS:,}).")
+    _expect_logits_dropout_and_size(model, "The CNN's", "build_cnn", (0.1, 0.5),
+                                    "a rate of 0.25 (anything from 0.1 to 0.5 passes)")
     ok(f"CNN: {len(convs)} convolution layer(s), {len(norms)} batch norm(s), {model.count_params():,} parameters, "
        f"dropout in training only, outputs logits.")
 
