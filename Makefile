@@ -18,9 +18,10 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Two pytest workers (pytest-xdist), one file at a time each: a notebook's cells stay in one
-# kernel, in order. Measured on these 2 cores: 597 s of tests with two workers; the last CI run
-# without them took 977 s with the install. Much of the suite is single-threaded (kernel
-# start-up, imports, Python-side checks), so two workers overlap it. PYTEST_WORKERS=0
+# kernel, in order. Measured on these 2 cores: 597-693 s of tests with two workers (the
+# machine's speed varies by a fifth from hour to hour); the last CI run without workers took
+# 977 s with the install. Three workers gave no more
+# (686 s): the suite is then CPU-bound. PYTEST_WORKERS=0
 # runs everything in this process (for a debugger, or a machine short of memory). The
 # notebooks, the longest files, are collected first so that no worker is left with one at the end.
 PYTEST_WORKERS ?= 2
