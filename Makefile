@@ -18,7 +18,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Two pytest workers (pytest-xdist), one file at a time each: a notebook's cells stay in one
-# kernel, in order. Measured on these 2 cores: 597-693 s of tests with two workers (the
+# kernel, in order. Measured on these 2 cores: 589-693 s of tests with two workers (the
 # machine's speed varies by a fifth from hour to hour); the last CI run without workers took
 # 977 s with the install. Three workers gave no more
 # (686 s): the suite is then CPU-bound. PYTEST_WORKERS=0
