@@ -10,6 +10,7 @@ The stored notebook is never touched: each executed copy is written to
 Usage (from the repository root; the notebooks take up to 15 minutes each on a 2-core CPU)::
 
     python benchmarks/seeds.py notebooks/06_gan.ipynb --seeds 42 43 44
+    python benchmarks/seeds.py notebooks/06_gan.ipynb --stored --seeds 43 44   # seed 42: the stored run
     python benchmarks/seeds.py notebooks/0[3-8]*.ipynb --seeds 42 43 44 --json runs/seeds/all.json
     python benchmarks/seeds.py --table runs/seeds/all.json     # the Markdown table of docs/seeds.md
 
@@ -64,8 +65,6 @@ def run_notebook(path: Path, seed: int, timeout: int) -> tuple[dict[str, float],
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from utils.results import parse_line
-
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -92,16 +91,41 @@ def run_notebook(path: Path, seed: int, timeout: int) -> tuple[dict[str, float],
         out = ROOT / "runs" / "seeds" / f"{path.stem}-seed{seed}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)
-    seconds = time.perf_counter() - started
-    figures: dict[str, float] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                for line in output.get("text", "").splitlines():
-                    metric = parse_line(line)
-                    if metric:
-                        figures[metric.name] = metric.value
-    return figures, seconds
+    return printed_figures(nb), time.perf_counter() - started
+
+
+def stdout_lines(nb: Any) -> list[str]:
+    """Every line a notebook's code cells printed to stdout, in order."""
+    return [line for cell in nb.cells for output in cell.get("outputs", [])
+            if output.get("output_type") == "stream" and output.get("name") == "stdout"
+            for line in output.get("text", "").splitlines()]
+
+
+def printed_figures(nb: Any) -> dict[str, float]:
+    """The ``[metric]`` figures an executed notebook printed (the last value of each name)."""
+    from utils.results import parse_line
+
+    return {m.name: m.value for m in map(parse_line, stdout_lines(nb)) if m}
+
+
+def stored_run(path: Path) -> tuple[int, dict[str, float]]:
+    """The seed and figures of the stored notebook's own run, read from its saved outputs.
+
+    The seed is the one its session line names (``full mode, seed 42; ...``); a notebook
+    saved without outputs, or from a fast-mode run, is refused: its figures are not a
+    full-mode run's."""
+    import re
+
+    import nbformat
+
+    lines = stdout_lines(nbformat.read(path, as_version=4))
+    session = next((m for m in (re.search(r"\b(full|fast) mode, seed (\d+)\b", line) for line in lines) if m), None)
+    figures = printed_figures(nbformat.read(path, as_version=4))
+    if session is None or not figures:
+        raise SystemExit(f"{path}: no stored run to read (no session line or no [metric] lines); run it first")
+    if session.group(1) != "full":
+        raise SystemExit(f"{path}: its stored outputs are a {session.group(1)}-mode run, not a full-mode one")
+    return int(session.group(2)), figures
 
 
 def goal_met(name: str, value: float, figures: dict[str, float]) -> bool | None:
@@ -155,9 +179,11 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[42, 43, 44], help="seeds to run (none: with --stored, only read)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("--json", type=Path, help="also write (and merge into) this JSON file")
+    parser.add_argument("--stored", action="store_true",
+                        help="also count each stored notebook's own run (its saved outputs) as one seed, without running it")
     parser.add_argument("--table", type=Path, help="print the Markdown table of a JSON file written before, and stop")
     args = parser.parse_args(argv)
     if args.table:
@@ -175,18 +201,26 @@ def main(argv: list[str] | None = None) -> int:
     saved = json.loads(args.json.read_text(encoding="utf-8")) if args.json and args.json.exists() else {"runs": {}}
     runs: dict[str, dict[int, dict[str, float]]] = {nb: {int(s): f for s, f in by_seed.items()}
                                                     for nb, by_seed in saved["runs"].items()}
+    def save() -> None:
+        if args.json:
+            meta = {"command": " ".join(["python benchmarks/seeds.py", *sys.argv[1:]]),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                    "tensorflow": tf.__version__, "keras": keras.__version__, "mode": mode.mode_name()}
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1), encoding="utf-8")
+
     for path in args.notebooks:
+        if args.stored:
+            seed, figures = stored_run(path)
+            runs.setdefault(path.stem, {})[seed] = figures
+            print(f"{path.name}, seed {seed}: the stored run's figures", flush=True)
+            save()
         for seed in args.seeds:
             print(f"{path.name}, seed {seed} ...", flush=True)
             figures, seconds = run_notebook(path.resolve(), seed, args.timeout)
             runs.setdefault(path.stem, {})[seed] = figures
             print(f"  {seconds:.0f} s: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items()), flush=True)
-            if args.json:
-                meta = {"command": " ".join(["python benchmarks/seeds.py", *sys.argv[1:]]),
-                        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                        "tensorflow": tf.__version__, "keras": keras.__version__, "mode": mode.mode_name()}
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                args.json.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1), encoding="utf-8")
+            save()
     rows = summarize(runs)
     for row in rows:
         values = ", ".join(f"{v:.4g}" for v in row["values"].values())
