@@ -111,21 +111,22 @@ def printed_figures(nb: Any) -> dict[str, float]:
 def stored_run(path: Path) -> tuple[int, dict[str, float]]:
     """The seed and figures of the stored notebook's own run, read from its saved outputs.
 
-    The seed is the one its session line names (``full mode, seed 42; ...``); a notebook
-    saved without outputs, or from a fast-mode run, is refused: its figures are not a
-    full-mode run's."""
+    Read as ``make results`` reads them (``tools.results``): a notebook saved without a
+    session line, or from a fast-mode run, is refused; the seed is the one its session line
+    names (``full mode, seed 42; ...``)."""
     import re
 
-    import nbformat
+    from tools import results
 
-    lines = stdout_lines(nbformat.read(path, as_version=4))
-    session = next((m for m in (re.search(r"\b(full|fast) mode, seed (\d+)\b", line) for line in lines) if m), None)
-    figures = printed_figures(nbformat.read(path, as_version=4))
-    if session is None or not figures:
-        raise SystemExit(f"{path}: no stored run to read (no session line or no [metric] lines); run it first")
-    if session.group(1) != "full":
-        raise SystemExit(f"{path}: its stored outputs are a {session.group(1)}-mode run, not a full-mode one")
-    return int(session.group(2)), figures
+    try:
+        facts = results.run_facts(path)
+        figures = {metric.name: metric.value for metric in results.collect(path)}
+    except results.ResultsError as err:
+        raise SystemExit(str(err)) from None
+    seed = re.search(r"\bseed (\d+)\b", facts)
+    if seed is None or not figures:
+        raise SystemExit(f"{path}: no stored run to read (no seed in its session line or no [metric] lines)")
+    return int(seed.group(1)), figures
 
 
 def goal_met(name: str, value: float, figures: dict[str, float]) -> bool | None:

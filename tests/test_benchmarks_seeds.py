@@ -42,9 +42,9 @@ def test_the_stored_run_gives_its_own_seed_and_printed_figures(seeds, tmp_path):
 
 
 @pytest.mark.parametrize("session, lines, why", [
-    (None, ["[metric] nb99/accuracy = 0.9"], "no stored run"),
-    ("full mode, seed 42; CPU", [], "no stored run"),
-    ("fast mode, seed 42; CPU", ["[metric] nb99/accuracy = 0.9"], "fast-mode run"),
+    (None, ["[metric] nb99/accuracy = 0.9"], "no session line"),
+    ("TensorFlow 2.21.0, Keras 3.15.1; full mode, seed 42; CPU", [], "no stored run"),
+    ("TensorFlow 2.21.0, Keras 3.15.1; fast mode, seed 42; CPU", ["[metric] nb99/accuracy = 0.9"], "fast-mode run"),
 ])
 def test_a_notebook_without_a_full_mode_run_is_refused(seeds, tmp_path, session, lines, why):
     with pytest.raises(SystemExit, match=why):
