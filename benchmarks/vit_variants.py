@@ -21,9 +21,7 @@ Not collected by pytest: it trains for real (about 5 minutes per run here).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,7 +37,7 @@ def notebook_classes(path: Path = NOTEBOOK) -> dict:
     import keras
     from keras import layers, ops
 
-    from benchmarks._cells import notebook_namespace
+    from benchmarks._common import notebook_namespace
 
     return notebook_namespace(path, ("class EncoderBlock", "class VisionTransformer"),
                               {"keras": keras, "layers": layers, "ops": ops}, {"EncoderBlock", "VisionTransformer"})
@@ -74,6 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")  # a tf.data pipeline shuffles itself
 
+    from benchmarks._common import record
     from utils import data, models, seeding, training
 
     vit = args.model == "vit"
@@ -101,18 +100,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.process_time()
     model.fit(training.image_dataset(x_train, y_train, batch, seed=args.seed, augment=shift),
               epochs=args.epochs, callbacks=[timer], verbose=2)
-    result = {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "batch": batch, "lr": lr, "warmup": warmup, "params": model.count_params(),
-              "test_accuracy": training.accuracy(model, x_test, y_test), "train_s": round(timer.seconds, 1),
-              "cpu_s": round(time.process_time() - started, 1), "load": round(os.getloadavg()[0], 2),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "keras": keras.__version__}
-    print(json.dumps(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with args.json.open("a") as f:
-            f.write(json.dumps(result) + "\n")
-    return result
-
+    return record(args, {"batch": batch, "lr": lr, "warmup": warmup, "params": model.count_params(),
+                         "test_accuracy": training.accuracy(model, x_test, y_test),
+                         "train_s": round(timer.seconds, 1), "cpu_s": round(time.process_time() - started, 1)})
 
 if __name__ == "__main__":
     main()
