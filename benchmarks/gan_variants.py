@@ -15,6 +15,7 @@ Usage (from the repository root; prints one JSON object, appended to ``--json`` 
 
     python benchmarks/gan_variants.py --seed 42
     python benchmarks/gan_variants.py --seed 42 --steps 1200 --decays 0.99   # a quick try
+    python benchmarks/gan_variants.py --seed 42 --r1-weight 5 --decays       # another recipe
 
 Not collected by pytest: it trains for real (about 15-20 minutes per run here).
 """
@@ -58,6 +59,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--steps", type=int, default=7200, help="training steps (the notebook's: 7,200 in 12 rounds)")
+    p.add_argument("--r1-weight", type=float, default=2.0, help="R1's gamma (the notebook's: 2)")
+    p.add_argument("--beta-2", type=float, default=0.999, help="both Adams' beta_2 (the notebook's: Keras's 0.999)")
     p.add_argument("--decays", type=float, nargs="*", default=[0.9995, 0.9998],
                    help="EMA decays kept beside the notebook's 0.999")
     p.add_argument("--sets", type=int, default=3, help="sets of 5,000 samples scored per generator")
@@ -117,10 +120,11 @@ def main(argv: list[str] | None = None) -> dict:
     scorer = scoring.Scorer(reference=reference)
     seeding.set_seed(args.seed)
     gan = ManyAverages(ns["build_generator"](latent_dim), ns["build_discriminator"](), latent_dim,
-                       ema_decay=0.999, r1_weight=2.0, r1_every=4)
+                       ema_decay=0.999, r1_weight=args.r1_weight, r1_every=4)
     d_updates = args.steps + args.steps // 4
-    gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, d_updates), beta_1=0.5),
-                g_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, args.steps), beta_1=0.5))
+    adam = {"beta_1": 0.5, "beta_2": args.beta_2}
+    gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, d_updates), **adam),
+                g_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, args.steps), **adam))
     real = x_train[..., None] * 2.0 - 1.0
     batches = (tf.data.Dataset.from_tensor_slices(real).shuffle(len(real), seed=args.seed).repeat()
                .batch(64, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
