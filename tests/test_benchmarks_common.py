@@ -69,3 +69,21 @@ def test_a_result_is_printed_and_appended_as_one_json_line_with_the_machine(tmp_
     assert json.loads(capsys.readouterr().out.splitlines()[0]) == first
     record(argparse.Namespace(seed=5, json=None), {})  # no file: printed only
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_standing_statistics_are_one_noise_batch_s_moments_and_momentum_is_restored():
+    import keras
+    import numpy as np
+
+    from benchmarks.gan_variants import recompute_statistics
+
+    keras.utils.set_random_seed(0)
+    generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization(momentum=0.9)])
+    norm = generator.layers[-1]
+    norm.moving_mean.assign([5.0, 5.0, 5.0])  # statistics far from any batch's
+    norm.moving_variance.assign([9.0, 9.0, 9.0])
+    recompute_statistics(generator, latent_dim=4, n=512)
+    hidden = generator.layers[0](keras.random.normal((512, 4), seed=12345)).numpy()  # the noise it drew
+    np.testing.assert_allclose(norm.moving_mean.numpy(), hidden.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), hidden.var(axis=0), rtol=1e-3)
+    assert norm.momentum == 0.9
