@@ -40,8 +40,8 @@ def build(which: str, jit: bool):
     if which == "gan":
         ns = notebook_gan(42)
         model = ns["GAN"](ns["build_generator"](64), ns["build_discriminator"](), 64, r1_weight=2.0, r1_every=4)
-        model.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, 9000), beta_1=0.5),
-                      g_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, 7200), beta_1=0.5))
+        model.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, 9000), beta_1=0.5, beta_2=0.99),
+                      g_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, 7200), beta_1=0.5, beta_2=0.99))
         model.jit_compile = jit  # the GAN's compile() takes no jit_compile argument
         batches = (tf.data.Dataset.from_tensor_slices(x_train[..., None] * 2 - 1).repeat()
                    .batch(64, drop_remainder=True).prefetch(4))
