@@ -36,34 +36,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 NOTEBOOK = ROOT / "notebooks" / "06_gan.ipynb"
 
 
-CELLS = ("latent_dim", "def build_discriminator", "cross_entropy", "def generator_loss", "class GAN")
+CELLS = ("latent_dim", "def build_discriminator", "cross_entropy", "def generator_loss", "class GAN", "params = {")
 
 
 def notebook_gan(seed: int) -> dict:
-    """Notebook 06's ``latent_dim``, builders, losses and ``GAN`` class, from its own cells
-    (``run.seed``, which the class reads, set to ``seed``)."""
+    """Notebook 06's ``latent_dim``, builders, losses, ``GAN`` class and training ``params``,
+    from its own cells (``run.seed``, which the class reads, set to ``seed``; ``params`` in the
+    mode ``LABS_FAST`` selects, full by default; its cell's tracking is not started)."""
     import keras
     import numpy as np
     import tensorflow as tf
     from keras import layers
 
     from benchmarks._common import notebook_namespace
-    from utils import normalization
+    from utils import mode, normalization
 
     return notebook_namespace(
         NOTEBOOK, CELLS, {"keras": keras, "layers": layers, "tf": tf, "np": np, "normalization": normalization,
-                          "run": types.SimpleNamespace(seed=seed)},
-        {"latent_dim", "build_generator", "build_discriminator", "GAN"})
+                          "mode": mode, "run": types.SimpleNamespace(seed=seed, track=lambda *a, **k: None)},
+        {"latent_dim", "build_generator", "build_discriminator", "GAN", "params"})
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--steps", type=int, default=7200, help="training steps (the notebook's: 7,200 in 12 rounds)")
-    p.add_argument("--r1-weight", type=float, default=2.0, help="R1's gamma (the notebook's: 2)")
-    p.add_argument("--beta-2", type=float, default=0.99, help="both Adams' beta_2 (the notebook's: 0.99)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the notebook's)")
+    p.add_argument("--r1-weight", type=float, default=None, help="R1's gamma (default: the notebook's)")
+    p.add_argument("--beta-2", type=float, default=None, help="both Adams' beta_2 (default: the notebook's)")
     p.add_argument("--decays", type=float, nargs="*", default=[0.9995, 0.9998],
-                   help="EMA decays kept beside the notebook's 0.999")
+                   help="EMA decays kept beside the notebook's own")
     p.add_argument("--sets", type=int, default=3, help="sets of 5,000 samples scored per generator")
     p.add_argument("--json", type=Path, default=None, help="append the result as one JSON line")
     return p.parse_args(argv)
@@ -98,7 +99,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
     ns = notebook_gan(args.seed)
-    latent_dim, decays = ns["latent_dim"], list(args.decays)
+    latent_dim, decays, params = ns["latent_dim"], list(args.decays), ns["params"]
+    # the notebook's recipe, where no switch changes it (recorded with the result)
+    if args.steps is None:
+        args.steps = params["rounds"] * params["steps_per_round"]
+    if args.r1_weight is None:
+        args.r1_weight = params["r1_weight"]
+    if args.beta_2 is None:
+        args.beta_2 = params["beta_2"]
 
     class ManyAverages(ns["GAN"]):
         """The notebook's GAN, with one more averaged generator per extra decay."""
@@ -121,16 +129,16 @@ def main(argv: list[str] | None = None) -> dict:
     scorer = scoring.Scorer(reference=reference)
     seeding.set_seed(args.seed)
     gan = ManyAverages(ns["build_generator"](latent_dim), ns["build_discriminator"](), latent_dim,
-                       ema_decay=0.999, r1_weight=args.r1_weight, r1_every=4)
-    d_updates = args.steps + args.steps // 4
-    adam = {"beta_1": 0.5, "beta_2": args.beta_2}
-    gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, d_updates), **adam),
-                g_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, args.steps), **adam))
-    real = x_train[..., None] * 2.0 - 1.0
+                       ema_decay=params["ema_decay"], r1_weight=args.r1_weight, r1_every=params["r1_every"])
+    d_updates = args.steps + args.steps // params["r1_every"]
+    peak, adam = params["learning_rate"], {"beta_1": params["beta_1"], "beta_2": args.beta_2}
+    gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, d_updates), **adam),
+                g_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, args.steps), **adam))
+    real = (x_train[..., None] * 2.0 - 1.0)[: params["n_train"]]
     batches = (tf.data.Dataset.from_tensor_slices(real).shuffle(len(real), seed=args.seed).repeat()
-               .batch(64, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+               .batch(params["batch_size"], drop_remainder=True).prefetch(tf.data.AUTOTUNE))
     started, cpu = time.perf_counter(), time.process_time()
-    gan.fit(batches, epochs=12, steps_per_epoch=args.steps // 12, verbose=2)
+    gan.fit(batches, epochs=params["rounds"], steps_per_epoch=args.steps // params["rounds"], verbose=2)
     train_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu
 
     def measure(generator) -> dict:
@@ -142,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "frechet": round(float(np.mean([s.frechet for s in sets])), 4),
                 "confident": round(float(np.mean([s.confident for s in sets])), 4)}
 
-    generators = {"raw": gan.generator, "ema 0.999": gan.ema_generator,
+    generators = {"raw": gan.generator, f"ema {params['ema_decay']}": gan.ema_generator,
                   **{f"ema {d}": model for d, model in gan.averages}}
     scores = {}
     for name, generator in generators.items():

@@ -39,12 +39,17 @@ def build(which: str, jit: bool):
     seeding.set_seed(42)
     if which == "gan":
         ns = notebook_gan(42)
-        model = ns["GAN"](ns["build_generator"](64), ns["build_discriminator"](), 64, r1_weight=2.0, r1_every=4)
-        model.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, 9000), beta_1=0.5, beta_2=0.99),
-                      g_optimizer=keras.optimizers.Adam(training.warmup_cosine(1e-3, 7200), beta_1=0.5, beta_2=0.99))
+        params, latent_dim = ns["params"], ns["latent_dim"]  # the notebook's recipe
+        model = ns["GAN"](ns["build_generator"](latent_dim), ns["build_discriminator"](), latent_dim,
+                          r1_weight=params["r1_weight"], r1_every=params["r1_every"])
+        steps, peak = params["rounds"] * params["steps_per_round"], params["learning_rate"]
+        adam = {"beta_1": params["beta_1"], "beta_2": params["beta_2"]}
+        model.compile(
+            d_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, steps + steps // params["r1_every"]), **adam),
+            g_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, steps), **adam))
         model.jit_compile = jit  # the GAN's compile() takes no jit_compile argument
         batches = (tf.data.Dataset.from_tensor_slices(x_train[..., None] * 2 - 1).repeat()
-                   .batch(64, drop_remainder=True).prefetch(4))
+                   .batch(params["batch_size"], drop_remainder=True).prefetch(4))
         return model, batches
     if which == "vit":
         ns = notebook_classes()

@@ -42,6 +42,9 @@ def test_the_gan_benchmark_builds_notebook_06s_gan_from_its_cells():
     gan = ns["GAN"](ns["build_generator"](ns["latent_dim"]), ns["build_discriminator"](), ns["latent_dim"])
     assert gan.generator(gan.sample_latent(2)).shape == (2, 28, 28, 1)
     assert gan.discriminator(gan.generator(gan.sample_latent(2))).shape == (2, 1)
+    # the recipe the benchmark trains with is read from the notebook's params cell, key by key
+    assert {"n_train", "rounds", "steps_per_round", "batch_size", "learning_rate", "beta_1", "beta_2", "ema_decay",
+            "r1_weight", "r1_every"} <= set(ns["params"])
 
 
 def test_the_vit_benchmark_builds_notebook_08s_vit_from_its_cells():
@@ -87,3 +90,4 @@ def test_standing_statistics_are_one_noise_batch_s_moments_and_momentum_is_resto
     np.testing.assert_allclose(norm.moving_mean.numpy(), hidden.mean(axis=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(norm.moving_variance.numpy(), hidden.var(axis=0), rtol=1e-3)
     assert norm.momentum == 0.9
+
