@@ -277,6 +277,15 @@ class CallLog:
         return not all(training(flag) for flag in self.flags)
 
 
+def expect_training_calls(logs: Sequence[tuple[CallLog, str]], step: str, consequence: str) -> None:
+    """Fail, naming the network, when one of ``logs`` (a :class:`CallLog` and the network's
+    name) saw a call without ``training=True`` inside ``step``; ``consequence`` says what
+    then goes wrong and how to fix it."""
+    for log, name in logs:
+        if log.not_training():
+            fail(f"The {name} is called without training=True in {step}: {consequence}")
+
+
 def probe_layer(name: str = "probe", what: str = "the network") -> Any:
     """A pass-through Keras layer; once its ``log`` attribute is set to a :class:`CallLog`
     (after the model is built), every call is recorded there. Cloneable (a clone records

@@ -22,19 +22,8 @@ from typing import Any
 import numpy as np
 
 from utils import attention as ref
-from utils.checks._core import (
-    CheckError,
-    TodoNotDone,
-    call,
-    expect_close,
-    expect_shape,
-    fail,
-    filled,
-    kind,
-    matches,
-    ok,
-    to_array,
-)
+from utils.checks._core import (CheckError, TodoNotDone, call, expect_close, expect_shape, fail, filled, kind,
+                                matches, ok, to_array)
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:

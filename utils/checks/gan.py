@@ -552,7 +552,7 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
     import keras
     import tensorflow as tf
 
-    from utils.checks._core import CallLog
+    from utils.checks._core import CallLog, expect_training_calls
 
     filled(gan_cls, "GAN")
     generator, discriminator = _tiny_pair(0)
@@ -595,10 +595,9 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         zs = g_log.seen()
         if not zs:
             fail("gan.train_step never calls the generator: generate the fakes from noise inside the step.")
-        for log, net in ((g_log, "generator"), (d_log, "discriminator")):
-            if log.not_training():
-                fail(f"The {net} is called without training=True in train_step: its batch norm and dropout then "
-                     f"behave as in inference. Call both networks with training=True in the step.")
+        expect_training_calls(((g_log, "generator"), (d_log, "discriminator")), "train_step",
+                              "its batch norm and dropout then behave as in inference. Call both networks with "
+                              "training=True in the step.")
         z = np.concatenate(zs)
         if np.allclose(z, z[:1], atol=1e-6):
             fail("Every fake in the batch comes from the same noise vector: draw one independent vector per image, "

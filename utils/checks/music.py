@@ -15,18 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks._core import (
-    call,
-    expect_shape,
-    fail,
-    filled,
-    kind,
-    matches,
-    ok,
-    outputs_probabilities,
-    short_error,
-    to_array,
-)
+from utils.checks._core import (call, expect_shape, fail, filled, kind, matches, ok, outputs_probabilities, short_error,
+                                to_array)
 from utils.checks._models import dropout_rates, expect_logits
 from utils.checks._steps import train_step_matches_reference
 

@@ -317,7 +317,7 @@ def train_step(vae_cls: Any) -> None:
     import keras
     import tensorflow as tf
 
-    from utils.checks._core import CallLog
+    from utils.checks._core import CallLog, expect_training_calls
 
     filled(vae_cls, "VAE")
     beta = 2.0
@@ -345,11 +345,9 @@ def train_step(vae_cls: Any) -> None:
         seen = dec_log.seen()
         if not seen:
             fail("vae.train_step(x) never calls the decoder: decode the sampled z inside the tape.")
-        for log, part in ((enc_log, "encoder"), (dec_log, "decoder")):
-            if log.not_training():
-                fail(f"The {part} is called without training=True in train_step: its batch norm (and dropout) then "
-                     f"behave as in inference, with the moving averages instead of the batch's statistics. "
-                     f"Call it with training=True.")
+        expect_training_calls(((enc_log, "encoder"), (dec_log, "decoder")), "train_step",
+                              "its batch norm (and dropout) then behave as in inference, with the moving averages "
+                              "instead of the batch's statistics. Call it with training=True.")
         loss, rec, kl, eps = _reference_vae_step(ref_encoder, ref_decoder, ref_optimizer, x, beta, seen[-1])
         steps.append({"loss": loss, "reconstruction": rec, "kl": kl})
         noise.append(eps)
