@@ -6,13 +6,14 @@ model, the way the notebook does (``training.image_dataset`` shuffled from the s
 AdamW with warm-up and cosine decay for the ViT, Adam for the CNN, all 10,000 test
 digits scored, both on notebook 03's shifted digits), with the switches the notebook's
 ``vit_config`` holds plus the shift (``--shift 0`` trains on the digits as they are). The
-defaults are the notebook's; the ViT's classes are read from the notebook's own cells, so
-the benchmark trains exactly the model the lesson teaches.
+defaults are the notebook's: the ViT's classes and its ``vit_config`` (epochs, batch, learning
+rate, weight decay, size) are read from the notebook's own cells, so the benchmark trains
+exactly the model and recipe the lesson teaches.
 
 Usage (from the repository root; prints one JSON object, appended to ``--json`` if given)::
 
     python benchmarks/vit_variants.py --seed 42                       # notebook 08's ViT
-    python benchmarks/vit_variants.py --seed 42 --dropout 0.1 --shift 0   # ... as it was before 2026-12-02
+    python benchmarks/vit_variants.py --seed 42 --epochs 7 --dropout 0.1 --shift 0   # ... as it was on 2026-12-01
     python benchmarks/vit_variants.py --model cnn --seed 42           # notebook 08's CNN
 
 Not collected by pytest: it trains for real (about 5 minutes per run here).
@@ -43,21 +44,40 @@ def notebook_classes(path: Path = NOTEBOOK) -> dict:
                               {"keras": keras, "layers": layers, "ops": ops}, {"EncoderBlock", "VisionTransformer"})
 
 
+def notebook_vit_config(path: Path = NOTEBOOK) -> dict:
+    """Notebook 08's ``vit_config`` (the ViT's recipe and the epochs both image models train),
+    evaluated from its own cell in the mode ``LABS_FAST`` selects (full by default)."""
+    import ast
+
+    import nbformat
+
+    from utils import mode
+
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and "vit_config = dict(" in cell.source:
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["vit_config"]:
+                    return eval(compile(ast.Expression(node.value), f"{path.name}:vit_config", "eval"),  # noqa: S307
+                                {"mode": mode})
+    raise SystemExit(f"{path} has no cell defining vit_config: has the notebook been restructured?")
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=["vit", "cnn"], default="vit")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--epochs", type=int, default=7)
-    p.add_argument("--batch", type=int, default=None, help="default: the notebook's (ViT 256, CNN 128)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: ViT 4e-3, CNN 3e-3)")
-    p.add_argument("--wd", type=float, default=0.05, help="the ViT's AdamW weight decay")
+    p.add_argument("--epochs", type=int, default=None, help="default: the notebook's num_epochs")
+    p.add_argument("--batch", type=int, default=None, help="default: the notebook's (its vit_config; CNN 128)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the notebook's; CNN 3e-3)")
+    p.add_argument("--wd", type=float, default=None, help="the ViT's AdamW weight decay (default: the notebook's)")
     p.add_argument("--warmup", type=float, default=None, help="share of steps warming up (ViT 0.05, CNN 0.1)")
-    p.add_argument("--patch", type=int, default=7)
-    p.add_argument("--d-model", type=int, default=64)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--ff", type=int, default=128)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--dropout", type=float, default=0.0)
+    # the ViT's size; each default: the notebook's vit_config["model"]
+    p.add_argument("--patch", type=int, default=None)
+    p.add_argument("--d-model", type=int, default=None)
+    p.add_argument("--heads", type=int, default=None)
+    p.add_argument("--ff", type=int, default=None)
+    p.add_argument("--layers", type=int, default=None)
+    p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--shift", type=float, default=0.08, help="RandomTranslation factor (0: no shifts)")
     p.add_argument("--train-size", type=int, default=60_000, help="train on the first N images (a quick try)")
     p.add_argument("--json", type=Path, default=None, help="append the result as one JSON line")
@@ -76,8 +96,16 @@ def main(argv: list[str] | None = None) -> dict:
     from utils import data, models, seeding, training
 
     vit = args.model == "vit"
-    batch = args.batch or (256 if vit else 128)
-    lr = args.lr or (4e-3 if vit else 3e-3)
+    config = notebook_vit_config()
+    size = {"patch": "patch_size", "d_model": "d_model", "heads": "num_heads", "ff": "ff_dim", "layers": "num_layers",
+            "dropout": "dropout"}
+    for switch, key in size.items():  # the recorded switches are the values trained with
+        if getattr(args, switch) is None:
+            setattr(args, switch, config["model"][key])
+    args.epochs = args.epochs or config["num_epochs"]
+    args.wd = config["weight_decay"] if args.wd is None else args.wd
+    batch = args.batch or (config["batch_size"] if vit else 128)
+    lr = args.lr or (config["learning_rate"] if vit else 3e-3)
     warmup = args.warmup if args.warmup is not None else (0.05 if vit else 0.1)
     (x_train, y_train), (x_test, y_test) = data.load_mnist()
     x_train, x_test = (x[..., None].astype("float32") / 255.0 for x in (x_train, x_test))

@@ -56,6 +56,20 @@ def test_the_vit_benchmark_builds_notebook_08s_vit_from_its_cells():
     assert vit(np.zeros((3, 28, 28, 1), "float32")).shape == (3, 10)
 
 
+def test_the_vit_benchmark_reads_notebook_08s_recipe_from_its_vit_config_cell():
+    import inspect
+
+    from benchmarks.vit_variants import notebook_classes, notebook_vit_config
+
+    config = notebook_vit_config()
+    # the keys main() reads: a renamed key in the notebook fails here, not after minutes of training
+    assert {"num_epochs", "batch_size", "learning_rate", "weight_decay", "model"} <= set(config)
+    init = inspect.signature(notebook_classes()["VisionTransformer"].__init__).parameters
+    assert set(config["model"]) <= set(init), "vit_config['model'] holds a key the ViT does not take"
+    assert {"patch_size", "d_model", "num_heads", "ff_dim", "num_layers", "dropout"} <= set(config["model"])
+    assert isinstance(config["num_epochs"], int) and config["num_epochs"] >= 1
+
+
 def test_a_result_is_printed_and_appended_as_one_json_line_with_the_machine(tmp_path, capsys):
     import argparse
     import json
