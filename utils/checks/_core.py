@@ -277,13 +277,24 @@ class CallLog:
         return not all(training(flag) for flag in self.flags)
 
 
-def expect_training_calls(logs: Sequence[tuple[CallLog, str]], step: str, consequence: str) -> None:
-    """Fail, naming the network, when one of ``logs`` (a :class:`CallLog` and the network's
-    name) saw a call without ``training=True`` inside ``step``; ``consequence`` says what
-    then goes wrong and how to fix it."""
+def logged_train_step(step: Callable[[Any], Any], batch: Any, logs: Sequence[tuple[CallLog, str]],
+                      recorder: CallLog, *, what: str, hint: str, never_called: str,
+                      consequence: str) -> tuple[Any, list[np.ndarray]]:
+    """Run the learner's ``train_step(batch)`` once with fresh ``logs`` (each a
+    :class:`CallLog` and its network's name) and return its result and the inputs
+    ``recorder`` kept. Fails with ``never_called`` when ``recorder``'s network was not
+    called, and, naming the network, when one was called without ``training=True``
+    (``consequence``: what then goes wrong, and the fix)."""
+    for log, _ in logs:
+        log.reset()
+    result = call(step, batch, what=what, hint=hint)
+    seen = recorder.seen()
+    if not seen:
+        fail(never_called)
     for log, name in logs:
         if log.not_training():
-            fail(f"The {name} is called without training=True in {step}: {consequence}")
+            fail(f"The {name} is called without training=True in train_step: {consequence}")
+    return result, seen
 
 
 def probe_layer(name: str = "probe", what: str = "the network") -> Any:

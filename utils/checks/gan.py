@@ -552,7 +552,7 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
     import keras
     import tensorflow as tf
 
-    from utils.checks._core import CallLog, expect_training_calls
+    from utils.checks._core import CallLog, logged_train_step
 
     filled(gan_cls, "GAN")
     generator, discriminator = _tiny_pair(0)
@@ -587,17 +587,14 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
     best: _Reference | None = None
     best_plan: tuple[str, int, int] | None = None
     for step_number in (1, 2):
-        g_log.reset()
-        d_log.reset()
-        result = call(gan.train_step, real, what="gan.train_step(real_images)",
-                      hint=f"Draw one noise vector per real image: shape (batch_size, self.latent_dim), here "
-                           f"({_BATCH}, {_LATENT}).")
-        zs = g_log.seen()
-        if not zs:
-            fail("gan.train_step never calls the generator: generate the fakes from noise inside the step.")
-        expect_training_calls(((g_log, "generator"), (d_log, "discriminator")), "train_step",
-                              "its batch norm and dropout then behave as in inference. Call both networks with "
-                              "training=True in the step.")
+        result, zs = logged_train_step(
+            gan.train_step, real, ((g_log, "generator"), (d_log, "discriminator")), g_log,
+            what="gan.train_step(real_images)",
+            hint=f"Draw one noise vector per real image: shape (batch_size, self.latent_dim), here "
+                 f"({_BATCH}, {_LATENT}).",
+            never_called="gan.train_step never calls the generator: generate the fakes from noise inside the step.",
+            consequence="its batch norm and dropout then behave as in inference. Call both networks with "
+                        "training=True in the step.")
         z = np.concatenate(zs)
         if np.allclose(z, z[:1], atol=1e-6):
             fail("Every fake in the batch comes from the same noise vector: draw one independent vector per image, "

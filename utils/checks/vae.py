@@ -317,7 +317,7 @@ def train_step(vae_cls: Any) -> None:
     import keras
     import tensorflow as tf
 
-    from utils.checks._core import CallLog, expect_training_calls
+    from utils.checks._core import CallLog, logged_train_step
 
     filled(vae_cls, "VAE")
     beta = 2.0
@@ -338,16 +338,12 @@ def train_step(vae_cls: Any) -> None:
     steps: list[dict[str, float]] = []
     noise: list[np.ndarray] = []
     for step_number in (1, 2):
-        enc_log.reset()
-        dec_log.reset()
-        result = call(vae.train_step, x, what="vae.train_step(x)",
-                      hint="The decoder receives one latent vector per image, of shape (batch, latent_dim).")
-        seen = dec_log.seen()
-        if not seen:
-            fail("vae.train_step(x) never calls the decoder: decode the sampled z inside the tape.")
-        expect_training_calls(((enc_log, "encoder"), (dec_log, "decoder")), "train_step",
-                              "its batch norm (and dropout) then behave as in inference, with the moving averages "
-                              "instead of the batch's statistics. Call it with training=True.")
+        result, seen = logged_train_step(
+            vae.train_step, x, ((enc_log, "encoder"), (dec_log, "decoder")), dec_log, what="vae.train_step(x)",
+            hint="The decoder receives one latent vector per image, of shape (batch, latent_dim).",
+            never_called="vae.train_step(x) never calls the decoder: decode the sampled z inside the tape.",
+            consequence="its batch norm (and dropout) then behave as in inference, with the moving averages "
+                        "instead of the batch's statistics. Call it with training=True.")
         loss, rec, kl, eps = _reference_vae_step(ref_encoder, ref_decoder, ref_optimizer, x, beta, seen[-1])
         steps.append({"loss": loss, "reconstruction": rec, "kl": kl})
         noise.append(eps)
