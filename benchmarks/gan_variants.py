@@ -17,6 +17,7 @@ Usage (from the repository root; prints one JSON object, appended to ``--json`` 
     python benchmarks/gan_variants.py --seed 42 --steps 1200 --decays 0.99   # a quick try
     python benchmarks/gan_variants.py --seed 42 --r1-weight 5 --decays       # another recipe
     python benchmarks/gan_variants.py --seed 42 --beta-2 0.999 --decays      # Keras's default beta_2
+    python benchmarks/gan_variants.py --seed 42 --beta-1 0 --decays          # StyleGAN2's beta_1
 
 Not collected by pytest: it trains for real (about 15-20 minutes per run here).
 """
@@ -62,6 +63,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the notebook's)")
     p.add_argument("--r1-weight", type=float, default=None, help="R1's gamma (default: the notebook's)")
+    p.add_argument("--beta-1", type=float, default=None, help="both Adams' beta_1 (default: the notebook's)")
     p.add_argument("--beta-2", type=float, default=None, help="both Adams' beta_2 (default: the notebook's)")
     p.add_argument("--decays", type=float, nargs="*", default=[0.9995, 0.9998],
                    help="EMA decays kept beside the notebook's own")
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
         args.steps = params["rounds"] * params["steps_per_round"]
     if args.r1_weight is None:
         args.r1_weight = params["r1_weight"]
+    if args.beta_1 is None:
+        args.beta_1 = params["beta_1"]
     if args.beta_2 is None:
         args.beta_2 = params["beta_2"]
 
@@ -131,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     gan = ManyAverages(ns["build_generator"](latent_dim), ns["build_discriminator"](), latent_dim,
                        ema_decay=params["ema_decay"], r1_weight=args.r1_weight, r1_every=params["r1_every"])
     d_updates = args.steps + args.steps // params["r1_every"]
-    peak, adam = params["learning_rate"], {"beta_1": params["beta_1"], "beta_2": args.beta_2}
+    peak, adam = params["learning_rate"], {"beta_1": args.beta_1, "beta_2": args.beta_2}
     gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, d_updates), **adam),
                 g_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, args.steps), **adam))
     real = (x_train[..., None] * 2.0 - 1.0)[: params["n_train"]]
