@@ -18,6 +18,7 @@ Usage (from the repository root; prints one JSON object, appended to ``--json`` 
     python benchmarks/gan_variants.py --seed 42 --r1-weight 5 --decays       # another recipe
     python benchmarks/gan_variants.py --seed 42 --beta-2 0.999 --decays      # Keras's default beta_2
     python benchmarks/gan_variants.py --seed 42 --beta-1 0 --decays          # StyleGAN2's beta_1
+    python benchmarks/gan_variants.py --seed 42 --d-lr-scale 2 --decays      # a faster discriminator (TTUR)
 
 Not collected by pytest: it trains for real (about 15-20 minutes per run here).
 """
@@ -65,6 +66,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--r1-weight", type=float, default=None, help="R1's gamma (default: the notebook's)")
     p.add_argument("--beta-1", type=float, default=None, help="both Adams' beta_1 (default: the notebook's)")
     p.add_argument("--beta-2", type=float, default=None, help="both Adams' beta_2 (default: the notebook's)")
+    p.add_argument("--d-lr-scale", type=float, default=1.0,
+                   help="the discriminator's peak learning rate as a multiple of the generator's (TTUR; the notebook: 1)")
     p.add_argument("--decays", type=float, nargs="*", default=[0.9995, 0.9998],
                    help="EMA decays kept beside the notebook's own")
     p.add_argument("--sets", type=int, default=3, help="sets of 5,000 samples scored per generator")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
                        ema_decay=params["ema_decay"], r1_weight=args.r1_weight, r1_every=params["r1_every"])
     d_updates = args.steps + args.steps // params["r1_every"]
     peak, adam = params["learning_rate"], {"beta_1": args.beta_1, "beta_2": args.beta_2}
-    gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, d_updates), **adam),
+    gan.compile(d_optimizer=keras.optimizers.Adam(training.warmup_cosine(args.d_lr_scale * peak, d_updates), **adam),
                 g_optimizer=keras.optimizers.Adam(training.warmup_cosine(peak, args.steps), **adam))
     real = (x_train[..., None] * 2.0 - 1.0)[: params["n_train"]]
     batches = (tf.data.Dataset.from_tensor_slices(real).shuffle(len(real), seed=args.seed).repeat()
