@@ -3,7 +3,8 @@
 Keras turns XLA off on machines without an accelerator ("auto" resolves to no XLA on a
 CPU). This script times a few training steps of the course's models both ways, to check
 that choice for them: notebook 06's GAN (its own cells: builders, losses, ``GAN`` with the
-lazy R1 step), notebook 08's ViT (its own cells) and the CNN of notebooks 03 and 08.
+lazy R1 step, its params), notebook 08's ViT (its own cells and vit_config) and the CNN of notebooks
+03 and 08.
 
 Usage (from the repository root)::
 
@@ -32,7 +33,7 @@ def build(which: str, jit: bool):
     from keras import layers
 
     from benchmarks.gan_variants import notebook_gan
-    from benchmarks.vit_variants import notebook_classes
+    from benchmarks.vit_variants import notebook_classes, notebook_vit_config
     from utils import data, models, seeding, training
 
     (x_train, y_train), _ = data.load_mnist(normalize=True)
@@ -52,9 +53,10 @@ def build(which: str, jit: bool):
                    .batch(params["batch_size"], drop_remainder=True).prefetch(4))
         return model, batches
     if which == "vit":
-        ns = notebook_classes()
-        model = ns["VisionTransformer"](patch_size=7, d_model=64, num_heads=4, ff_dim=128, num_layers=4, dropout=0.0)
-        batch_size, optimizer = 256, keras.optimizers.AdamW(1e-3, weight_decay=0.05)
+        config = notebook_vit_config()  # the notebook's ViT and recipe
+        model = notebook_classes()["VisionTransformer"](**config["model"])
+        batch_size = config["batch_size"]
+        optimizer = keras.optimizers.AdamW(config["learning_rate"], weight_decay=config["weight_decay"])
     else:
         model, batch_size, optimizer = models.mnist_cnn(), 128, keras.optimizers.Adam(1e-3)
     model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
