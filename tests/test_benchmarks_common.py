@@ -104,4 +104,3 @@ def test_standing_statistics_are_one_noise_batch_s_moments_and_momentum_is_resto
     np.testing.assert_allclose(norm.moving_mean.numpy(), hidden.mean(axis=0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(norm.moving_variance.numpy(), hidden.var(axis=0), rtol=1e-3)
     assert norm.momentum == 0.9
-
