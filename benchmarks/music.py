@@ -16,9 +16,12 @@ collected by pytest: timings are measured, not asserted.
 
 Switches that change the notebook preset (``--seq-length``, ``--batch-size``, ``--units``,
 ``--dropout``, ``--tune-start-share``, ``--repeat-rare``, ``--rare-bodies``,
-``--recurrent-dropout``, ``--transpose``, ``--stateful``, ``--seed``) are described in
-``--help``; what each of them did to the valid-tune rate is recorded in ``docs/music.md``.
-``failures`` in the output counts the invalid tunes by :data:`utils.abc.FAILURE_KINDS`.
+``--recurrent-dropout``, ``--transpose``, ``--stateful``, ``--ema``, ``--ema-overwrite``,
+``--layers``, ``--seed``) are described in ``--help``; what each of them did to the
+valid-tune rate is recorded in ``docs/music.md``. ``failures`` in the output counts the
+invalid tunes at temperature 1.0 by :data:`utils.abc.FAILURE_KINDS`; ``--temperatures``
+measures the valid-tune rate at other temperatures too and ``--dump`` writes every
+generated tune with its verdict to a JSON file.
 """
 
 from __future__ import annotations
@@ -72,6 +75,17 @@ def main() -> None:
                         "step's first (truncated backpropagation through time), instead of independent random "
                         "windows that start from a zero state; early stopping then reads the validation tunes "
                         "as generation does, from their start with the state carried")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="keep an exponential moving average of the weights with this momentum (e.g. 0.99): "
+                        "early stopping measures and keeps the averaged weights; training goes on from its own")
+    parser.add_argument("--ema-overwrite", action="store_true",
+                        help="with --ema: Keras's use_ema with ema_overwrite_frequency, the average copied into the "
+                        "model at every evaluation, and training goes on from it")
+    parser.add_argument("--layers", type=int, default=1,
+                        help="stack this many LSTM layers of --units units (dropout between them as after the last)")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0],
+                        help="sampling temperatures to measure the valid-tune rate at (--tunes tunes each)")
+    parser.add_argument("--dump", type=Path, help="write the generated tunes and their verdicts to this JSON file")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cfg = dict(PRESETS[args.preset])
@@ -85,6 +99,9 @@ def main() -> None:
     cfg["recurrent_dropout"] = args.recurrent_dropout
     cfg["transpose"] = args.transpose
     cfg["stateful"] = args.stateful
+    cfg["ema"] = args.ema
+    cfg["layers"] = args.layers
+    cfg["ema_overwrite"] = args.ema_overwrite
     if args.stateful and (args.tune_start_share or args.rare_bodies > 1):
         parser.error("--stateful reads whole tunes in order: it does not combine with --tune-start-share or --rare-bodies")
 
@@ -131,11 +148,26 @@ def main() -> None:
 
     seeding.set_seed(args.seed)
     model = models.char_lstm(len(vocab), cfg["embedding_dim"], cfg["rnn_units"], cfg["dropout"], args.recurrent_dropout)
+    if args.layers > 1:
+        if args.stateful:
+            parser.error("--stateful builds a one-layer model: it does not combine with --layers")
+        from keras import layers as keras_layers
+
+        stack = [keras.Input(shape=(None,), dtype="int32"), keras_layers.Embedding(len(vocab), cfg["embedding_dim"]),
+                 keras_layers.Dropout(cfg["dropout"] / 2)]
+        for _ in range(args.layers):
+            stack += [keras_layers.LSTM(cfg["rnn_units"], return_sequences=True, recurrent_dropout=args.recurrent_dropout),
+                      keras_layers.Dropout(cfg["dropout"])]
+        model = keras.Sequential(stack + [keras_layers.Dense(len(vocab))], name="char_lstm_stack")
     if cfg["optimizer"] == "adam":
         optimizer = keras.optimizers.Adam(cfg["learning_rate"])
     else:
+        ema = dict(use_ema=True, ema_momentum=args.ema, ema_overwrite_frequency=cfg["eval_every"]) if args.ema_overwrite else {}
         optimizer = keras.optimizers.AdamW(training.warmup_cosine(cfg["learning_rate"], cfg["num_steps"], 0.05),
-                                           weight_decay=cfg["weight_decay"], clipnorm=1.0)
+                                           weight_decay=cfg["weight_decay"], clipnorm=1.0, **ema)
+
+    averaged = bool(args.ema) and not args.ema_overwrite
+    averages = [tf.Variable(v) for v in model.trainable_variables] if averaged else []
 
     @tf.function
     def step(x, y, w):
@@ -144,6 +176,9 @@ def main() -> None:
             loss = tf.reduce_sum(per_char * w) / tf.reduce_sum(w)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        if averages:
+            for average, variable in zip(averages, model.trainable_variables):
+                average.assign(args.ema * average + (1 - args.ema) * variable)
         return loss
 
     rng = np.random.default_rng(args.seed)
@@ -229,6 +264,11 @@ def main() -> None:
             if args.stateful:
                 model.set_weights(stream_model.get_weights())
                 val = carried_bits(val_ids)
+            elif averaged:  # measure (and keep) the averaged weights, then train on from the model's own
+                own = [v.numpy() for v in model.trainable_variables]
+                for variable, average in zip(model.trainable_variables, averages):
+                    variable.assign(average)
+                val = text.bits_per_char(model, val_ids, 100)
             else:
                 val = text.bits_per_char(model, val_ids, 100)  # the same context for every window length
             curve.append({"step": number, "train_seconds": round(clock.seconds, 1), "val_bits_per_char": round(val, 4)})
@@ -238,6 +278,9 @@ def main() -> None:
                 best_weights = model.get_weights() if cfg["early_stopping"] else None
             else:
                 since_best += 1
+            if averaged:
+                for variable, value in zip(model.trainable_variables, own):
+                    variable.assign(value)
             if cfg["early_stopping"] and since_best >= 5 or stopped_by_time:
                 break
     if best_weights is not None:
@@ -247,11 +290,23 @@ def main() -> None:
 
     test_bits = text.bits_per_char(model, test_ids, 100)
     test_bits_carried = carried_bits(test_ids)
-    seeding.set_seed(args.seed)
-    # primed like the notebook: a blank line, then X: (how every tune starts in the training text)
-    generated = [t.lstrip("\n") for t in text.generate(model, vocab, "\n\nX:", args.tunes, 1000,
-                                                         text.reference_sample, temperature=1.0)]
-    verdicts = [abc.check_tune(t) for t in generated]
+    rates: dict[str, float] = {}
+    dumped = []
+    for temperature in args.temperatures:
+        seeding.set_seed(args.seed)
+        # primed like the notebook: a blank line, then X: (how every tune starts in the training text)
+        tunes = [t.lstrip("\n") for t in text.generate(model, vocab, "\n\nX:", args.tunes, 1000,
+                                                        text.reference_sample, temperature=temperature)]
+        tune_verdicts = [abc.check_tune(t) for t in tunes]
+        rates[f"T{temperature:g}"] = round(float(np.mean([v.valid for v in tune_verdicts])), 3)
+        dumped += [{"temperature": temperature, "tune": t, "kind": v.kind, "reason": v.reason}
+                   for t, v in zip(tunes, tune_verdicts)]
+        if temperature == 1.0:
+            generated, verdicts = tunes, tune_verdicts
+    if args.dump:
+        args.dump.write_text(json.dumps(dumped, indent=0))
+    if 1.0 not in args.temperatures:
+        generated, verdicts = tunes, tune_verdicts
     valid = float(np.mean([v.valid for v in verdicts]))
     failures = {kind: sum(v.kind == kind for v in verdicts) for kind in abc.FAILURE_KINDS}
     by_meter: dict[str, list[bool]] = {}
@@ -266,7 +321,7 @@ def main() -> None:
         "parameters": model.count_params(), "train_characters": len(train_ids),
         "test_bits_per_char": round(test_bits, 4), "test_bits_per_char_state_carried": round(test_bits_carried, 4),
         "best_val_bits_per_char": round(best, 4),
-        "valid_tune_rate_T1": round(valid, 3), "tunes_generated": args.tunes, "failures": failures, "valid_by_meter": valid_by_meter,
+        "valid_tune_rate_T1": round(valid, 3), "valid_tune_rates": rates, "tunes_generated": args.tunes, "failures": failures, "valid_by_meter": valid_by_meter,
         "val_curve": curve,
         "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
         "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"),
