@@ -24,7 +24,6 @@ from utils.checks import TodoNotDone
     [
         lambda a: (a.astype("float32") / 255)[..., None],
         lambda a: np.expand_dims((a / 255.0).astype("float32"), -1),
-        lambda a: tf.cast(a, tf.float32)[..., tf.newaxis] / 255.0,
         lambda a: a.reshape(-1, 28, 28, 1).astype(np.float32) * np.float32(1 / 255),
         lambda a: np.divide(a[..., None], 255, dtype=np.float32),
     ],
@@ -54,6 +53,9 @@ def test_normalized_accepts(normalize, capsys):
         (lambda a: (a.astype("float32") / 256)[..., None], "pixel 255 to 0.9961"),
         (lambda a: (a.astype("float32") / 127.5 - 1)[..., None], "without shifting"),
         (lambda a: list((a.astype("float32") / 255)[..., None]), "Python list"),
+        # right values, but a tensor: the next cell calls x_test.min(), which tensors do not have
+        (lambda a: tf.cast(a, tf.float32)[..., tf.newaxis] / 255.0, "stay NumPy arrays"),
+        (lambda a: tf.expand_dims(tf.cast(a, tf.float32) / 255.0, -1), "stay NumPy arrays"),
     ],
 )
 def test_normalized_rejects(normalize, fragment, rejects):
@@ -176,6 +178,8 @@ def test_baseline_accepts(build, capsys):
         (mlp(dropout=0.0), "no active dropout"),
         (mlp(dropout=0.8), "rate of 0.2"),
         (mlp(dropout_last=True), "after the output layer"),
+        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dropout(0.2),
+                                   layers.Dense(64, "relu"), layers.Dense(10)]), "drops input pixels"),
     ],
 )
 def test_baseline_rejects(build, fragment, rejects):
@@ -183,8 +187,22 @@ def test_baseline_rejects(build, fragment, rejects):
     assert "Traceback" not in message
 
 
+def lambda_relu_convnet():
+    """The ReLUs as Lambda layers: a non-linearity the check finds by what the layer does."""
+    return keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, use_bias=False), layers.BatchNormalization(momentum=0.9),
+                             layers.Lambda(tf.nn.relu), layers.MaxPooling2D(), layers.Flatten(), layers.Dense(16),
+                             layers.Lambda(lambda t: tf.maximum(t, 0.0)), layers.Dropout(0.25), layers.Dense(10)])
+
+
+def lambda_linear_convnet():
+    """Lambda layers that scale: no non-linearity, however the layers are spelled."""
+    return keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3, use_bias=False), layers.BatchNormalization(momentum=0.9),
+                             layers.Lambda(lambda t: 2.0 * t), layers.MaxPooling2D(), layers.Flatten(), layers.Dense(16),
+                             layers.Dropout(0.25), layers.Dense(10)])
+
+
 @pytest.mark.parametrize("build", [convnet(), functional_convnet, SubclassedCNN,
-                                   convnet(momentum=0.8, dropout=0.4)])
+                                   convnet(momentum=0.8, dropout=0.4), lambda_relu_convnet])
 def test_cnn_accepts(build, capsys):
     cnn.cnn_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -206,6 +224,7 @@ def test_cnn_accepts(build, capsys):
         (convnet(momentum=0.99), "momentum 0.99"),
         (unused_norm_cnn, "not in the computation"),
         (convnet(relu=False), "No non-linearity"),
+        (lambda_linear_convnet, "No non-linearity"),
         (convnet(dropout=None), "no active dropout"),
         (convnet(dropout=0.0), "no active dropout"),
         (convnet(dropout=0.75), "rate of 0.25"),
@@ -269,6 +288,11 @@ def test_compile_accepts(compile_model, build, capsys):
          mlp(), "one-hot labels"),
         (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")), mlp(),
          "sum over the batch"),
+        # the error is TensorFlow's own (shapes [8] and [8, 10]), the hint names the kind of metric
+        (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["mae"]), mlp(),
+         "Incompatible shapes"),
+        (compiler(keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["mae"]), mlp(),
+         "regression metrics such as 'mae'"),
     ],
 )
 def test_compile_rejects(compile_model, build, fragment, rejects):
@@ -343,3 +367,22 @@ def test_train_step_rejects_gradients_to_a_subset(rejects):
         return step
 
     rejects(cnn.train_step, make_train_step, fragment="never changed")
+
+
+def test_train_step_run_twice_is_told_about_the_running_statistics(rejects):
+    """The weights' update is right (k = 1); only batch norm's statistics moved twice."""
+
+    def make_train_step(model, optimizer, loss_fn):
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            model(x, training=True)  # e.g. to print the new outputs
+            return loss
+
+        return step
+
+    message = rejects(cnn.train_step, make_train_step, fragment="running statistic")
+    assert "times the reference update" not in message

@@ -55,9 +55,21 @@ def w_dd(self, d, n):
 
 
 def w_initializer_objects(self, d, n):
-    self.kernel = self.add_weight(name="W", shape=[d, n], initializer=keras.initializers.RandomNormal(),
-                                  trainable=True, dtype="float32")
-    self.bias = self.add_weight(name="b", shape=[n], initializer=keras.initializers.Zeros())
+    self.W = self.add_weight(name="kernel", shape=[d, n], initializer=keras.initializers.RandomNormal(),
+                             trainable=True, dtype="float32")
+    self.b = self.add_weight(name="bias", shape=[n], initializer=keras.initializers.Zeros())
+
+
+def w_keras_names(self, d, n):
+    """Keras's own attribute names, not the ones the TODO asks for (the next cell reads layer.W)."""
+    self.kernel = self.add_weight(shape=(d, n))
+    self.bias = self.add_weight(shape=(n,))
+
+
+def w_wrapped_dense(self, d, n):
+    """A keras.layers.Dense inside: the weights and the computation are not the learner's."""
+    self.dense = keras.layers.Dense(n, activation="sigmoid")
+    self.dense.build((None, d))
 
 
 def w_trainable_false_bias(self, d, n):
@@ -94,7 +106,7 @@ CORRECT = [
     dense_class(w_dn, lambda s, x: tf.sigmoid(tf.matmul(x, s.W) + s.b)),
     dense_class(w_dn_row_bias, lambda s, x: keras.activations.sigmoid(tf.add(x @ s.W, s.b))),
     dense_class(w_dn, lambda s, x: 1.0 / (1.0 + tf.exp(-(keras.ops.matmul(x, s.W) + s.b)))),
-    dense_class(w_initializer_objects, lambda s, x: tf.nn.sigmoid(tf.nn.bias_add(tf.einsum("bd,dn->bn", x, s.kernel), s.bias))),
+    dense_class(w_initializer_objects, lambda s, x: tf.nn.sigmoid(tf.nn.bias_add(tf.einsum("bd,dn->bn", x, s.W), s.b))),
     dense_class(w_dn, lambda s, x: keras.ops.sigmoid(tf.tensordot(x, s.W, axes=1) + s.b)),
     dense_class(w_dn, lambda s, x: tf.transpose(tf.sigmoid(tf.matmul(s.W, x, transpose_a=True, transpose_b=True) + s.b[:, None]))),
 ]
@@ -134,6 +146,8 @@ def test_dense_layer_accepts(cls, capsys):
         (dense_class(w_dn, lambda s, x: tf.sigmoid(x @ s.W + tf.stop_gradient(s.b))), "No gradient reaches b"),
         (dense_class(w_dn, lambda s, x: tf.sigmoid(tf.reshape(x @ s.W + s.b, (6, -1)))), "the problem is in call()"),
         (dense_class(w_dn, lambda s, x: tf.sigmoid(x @ s.W + s.b)[:, :2]), "expected (6, 4)"),
+        (dense_class(w_keras_names, lambda s, x: tf.sigmoid(x @ s.kernel + s.bias)), "not stored as self.W"),
+        (dense_class(w_wrapped_dense, lambda s, x: s.dense(x)), "holds another Keras layer"),
     ],
 )
 def test_dense_layer_rejects(cls, fragment, rejects):
@@ -287,6 +301,8 @@ def identity_default_true():
         (identity_class(lambda s, x, flag: tf.sigmoid(x) if flag else s.dense_layer(x)), "changed the values of x"),
         (identity_class(lambda s, x, flag: x[:, :1] if flag else s.dense_layer(x)), "must return x itself"),
         (identity_class(lambda s, x, flag: (x, s.dense_layer(x))), "Python tuple"),
+        (identity_class(lambda s, x, flag: x.numpy() if flag else s.dense_layer(x)), "not a tensor"),
+        (identity_class(lambda s, x, flag: np.asarray(x) if flag else s.dense_layer(x)), "not a tensor"),
     ],
 )
 def test_identity_model_rejects(cls, fragment, rejects):

@@ -271,9 +271,17 @@ def derivative_int(f, x):
     return tape.gradient(y, x)
 
 
+def derivative_untrainable_variable(f, x):
+    x = tf.Variable(x, trainable=False)  # a tape watches trainable variables only
+    with tf.GradientTape() as tape:
+        y = f(x)
+    return tape.gradient(y, x)
+
+
 @pytest.mark.parametrize(
     "fn, fragment",
     [
+        (derivative_untrainable_variable, "trainable=False, which a tape does not watch"),
         (derivative_gradient_list, "tape.gradient(y, [x]) answers with a list"),
         (derivative_float16, "came back as float16"),
         (derivative_int, "x has dtype int32"),

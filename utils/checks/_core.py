@@ -63,6 +63,11 @@ def short_error(err: BaseException) -> str:
         # A tf.function error: the frames come first, the actual error last.
         last = lines[-1]
         return last if re.match(r"^\w+(Error|Exception):", last) else f"{type(err).__name__}: {last}"
+    if lines and lines[0].startswith("Graph execution error"):
+        # A Keras/tf.function error raised at run time: the frames come first, the actual error last.
+        said = [line for line in lines[1:] if not line.startswith(("Detected at node", "File ", "[["))]
+        if said:
+            return f"{type(err).__name__}: {said[-1]}"
     text = lines[0] if lines else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 

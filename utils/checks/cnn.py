@@ -43,7 +43,12 @@ def normalized_images(normalize: Callable[[np.ndarray], Any]) -> None:
     arrays = {}
     for name, raw in (("x_train", x_train[:512]), ("x_test", x_test[:512])):
         label = f"normalize({name}[:512])"
-        array = to_array(call(normalize, raw.copy(), what=label), label, what="an array of images")
+        result = call(normalize, raw.copy(), what=label)
+        array = to_array(result, label, what="an array of images")
+        if not isinstance(result, np.ndarray):
+            fail(f"{label} returned {kind(result)}; the images stay NumPy arrays here (the cells below use "
+                 f"their NumPy methods and indexing, and Keras takes NumPy arrays as they are): use NumPy "
+                 f"operations throughout.")
         if array.ndim != 4 or array.shape[1:] != INPUT_SHAPE:
             hint = " Add a channel axis of length 1 at the end." if array.shape[1:] == (28, 28) else ""
             fail(f"{label} has shape {array.shape}, expected (512, 28, 28, 1) = (images, height, width, channels).{hint}")
@@ -168,6 +173,10 @@ def baseline_model(build_baseline: Callable[[], Any]) -> None:
     if len(dense) < 2:
         fail(f"Found {len(dense)} Dense layer(s): the baseline needs a hidden Dense layer before the output layer.")
     _expect_nonlinear(model, "build_baseline")
+    order = [lay for lay in layers if isinstance(lay, (keras.layers.Dense, keras.layers.Dropout))]
+    if order and isinstance(order[0], keras.layers.Dropout):
+        fail("The baseline's dropout comes before its hidden Dense layer, so it drops input pixels: the TODO puts "
+             "it after the hidden layer, on the features that layer computes.")
     _expect_logits_dropout_and_size(model, "The baseline's", "build_baseline", (0.15, 0.25), "a rate of 0.2")
     ok(f"baseline: {len(dense)} Dense layers, {model.count_params():,} parameters, dropout in training only, "
        f"outputs logits.")
@@ -198,7 +207,22 @@ def _activations(layers: list[Any]) -> int:
             count += 1
         elif isinstance(lay, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)):
             count += 1
+        elif isinstance(lay, keras.layers.Lambda) and _bends(lay):
+            count += 1
     return count
+
+
+def _bends(layer: Any) -> bool:
+    """Whether a layer without weights (a ``Lambda``) is not affine on a few probe values."""
+    probe = np.linspace(-2.0, 2.0, 9, dtype="float32").reshape(1, 9)
+    try:
+        out = np.asarray(layer(probe), dtype=np.float64).reshape(-1)
+    except Exception:  # noqa: BLE001 -- a layer for other shapes: not counted
+        return False
+    if out.shape != (9,):
+        return False
+    fit = np.polyval(np.polyfit(probe.reshape(-1), out, 1), probe.reshape(-1))
+    return bool(np.max(np.abs(fit - out)) > 1e-3 * max(1.0, float(np.max(np.abs(out)))))
 
 
 def cnn_model(build_cnn: Callable[[], Any]) -> None:
@@ -260,6 +284,11 @@ def _loss_name(loss: Any) -> str:
     config = getattr(loss, "get_config", lambda: {})() if not callable(loss) or hasattr(loss, "get_config") else {}
     name = (config or {}).get("name") or getattr(loss, "__name__", None) or type(loss).__name__
     return f"{name} {type(loss).__name__}".lower()
+
+
+_METRIC_HINT = ("The metric must fit integer labels and ten scores per image: use 'accuracy' or "
+                "SparseCategoricalAccuracy (keras.metrics.Accuracy and regression metrics such as 'mae' compare "
+                "outputs and labels value by value).")
 
 
 def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callable[[], Any]) -> None:
@@ -334,8 +363,7 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
         fail(f"For these predictions the cross-entropy is {expected:.4f}, the compiled loss gives {got:.4f}.")
     x = tf.random.uniform((8, *INPUT_SHAPE), seed=2)
     scores = call(model.evaluate, x, tf.constant(y[:8]), verbose=0, return_dict=True, what="model.evaluate",
-                  hint="keras.metrics.Accuracy compares outputs and labels for equality, which does not fit integer "
-                       "labels and ten scores: use 'accuracy' or SparseCategoricalAccuracy.")
+                  hint=_METRIC_HINT)
     if not any("acc" in name for name in scores):
         fail(f"No accuracy metric (the model reports {sorted(scores)}): add the 'accuracy' metric to compile.")
     # Predictions whose best class is right for 5 of 8 images: the accuracy must say 0.625.
@@ -348,8 +376,7 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
     model.reset_metrics()
     metrics = call(model.compute_metrics, x, tf.constant(labels), tf.constant(scores_pred), None,
                    what="the compiled metrics",
-                   hint="keras.metrics.Accuracy compares outputs and labels for equality, which does not fit integer "
-                        "labels and ten scores: use 'accuracy' or SparseCategoricalAccuracy.")
+                   hint=_METRIC_HINT)
     accuracy = {name: float(np.asarray(value)) for name, value in metrics.items() if "acc" in name}
     model.reset_metrics()
     if not any(np.isclose(value, 0.625) for value in accuracy.values()):

@@ -131,6 +131,13 @@ def _dense_case(layer_class: Callable[[int], Any], d: int, n: int, batch: int, r
             )
         fail(f"{str(err).rstrip('.')}. With {d} input features and {n} units W must be ({d}, {n}) and b ({n},).")
     kernel, bias = _find_weights(layer, d, n)
+    if any(True for _ in layer._flatten_layers(include_self=False)):
+        fail("Your layer holds another Keras layer, which creates the weights and does the computation for it: "
+             "create W and b yourself in build() with self.add_weight, and compute the output from them in call().")
+    for role, weight, shape in (("W", kernel, (d, n)), ("b", bias, (n,))):
+        if getattr(layer, role, None) is not weight:
+            fail(f"Your layer has a weight of shape {shape} but it is not stored as self.{role}: the TODO names the "
+                 f"kernel self.W and the bias self.b, and the cells below read layer.W and layer.b.")
     count = len(layer.weights)
     w_np = rng.normal(size=(d, n)).astype("float32")
     b_np = rng.normal(loc=1.0, size=(n,)).astype("float32")
@@ -300,13 +307,18 @@ def identity_model(model_class: Callable[[int], Any]) -> None:
     x = tf.constant(np.random.default_rng(4).normal(size=(4, d)), dtype=tf.float32)
     default = to_array(call(model, x, what="model(x)"), "model(x)")
     explicit = to_array(call(model, x, isidentity=False, what="model(x, isidentity=False)"), "model(x, isidentity=False)")
-    same = to_array(call(model, x, isidentity=True, what="model(x, isidentity=True)"), "model(x, isidentity=True)")
+    returned = call(model, x, isidentity=True, what="model(x, isidentity=True)")
+    same = to_array(returned, "model(x, isidentity=True)")
     if not matches(same, x.numpy(), rtol=0, atol=0):
         if same.shape == (4, n):
             fail("model(x, isidentity=True) went through the Dense layer: with the flag on, return the inputs unchanged.")
         if same.shape == tuple(x.shape):
             fail("model(x, isidentity=True) changed the values of x: with the flag on, return the inputs unchanged.")
         fail(f"model(x, isidentity=True) has shape {same.shape}; with the flag on it must return x itself, shape {tuple(x.shape)}.")
+    if not tf.is_tensor(returned):
+        fail(f"model(x, isidentity=True) returned {kind(returned)}, not a tensor: hand back the inputs themselves, "
+             f"still a tensor (the cell below calls .numpy() on the result, and the rest of a network computes "
+             f"on tensors).")
     if matches(default, x.numpy()):
         fail("model(x) returned the inputs: with isidentity=False (the default) pass them through the Dense layer.")
     if not matches(explicit, default):
@@ -352,17 +364,18 @@ def _conv_length_value(fn: Callable[[int, int, int, str], Any], n: int, k: int, 
     got = call(fn, n, k, s, padding, what=label)
     if got is None:
         fail(f"{label} returned None. Did you forget a `return`?")
+    what = kind(got)
     if hasattr(got, "numpy") and np.ndim(got) == 0:
         got = got.numpy()
     if isinstance(got, (int, np.integer)) and not isinstance(got, (bool, np.bool_)):
         return int(got)
     if not isinstance(got, (float, np.floating)):
-        fail(f"{label} returned {kind(got)}, expected a whole number (an int).")
+        fail(f"{label} returned {what}, expected a whole number (an int).")
     value = float(got)
     if value != int(value):
         fail(f"{label} returned {value}, but a length is a whole number: round with // or math.ceil.")
     fail(
-        f"{label} returned {value!r}, a {kind(got)}: a length is a whole number of type int (it sizes "
+        f"{label} returned {value!r}, a {what}: a length is a whole number of type int (it sizes "
         f"tensors and ranges). Floor-divide with // or round up with math.ceil, which give ints, or "
         f"convert with int()."
     )

@@ -194,6 +194,12 @@ def _none_message(label: str, recorder: _Recorder) -> str:
             f"and a tape only differentiates with respect to float tensors. Make x a float32 (or "
             f"float64) tensor."
         )
+    if isinstance(argument, tf.Variable) and not argument.trainable:
+        return (
+            f"derivative returned None for f = {label}. Your x is a tf.Variable made with trainable=False, "
+            f"which a tape does not watch by itself: watch it explicitly (tape.watch), or use a trainable "
+            f"variable or a tensor you watch."
+        )
     if isinstance(argument, tf.Variable):
         return (
             f"derivative returned None for f = {label}. Your x is a tf.Variable, which the tape "
@@ -414,7 +420,8 @@ def _sgd_case(step_fn: Callable[..., Any], lr: float, graph: bool) -> None:
 
         returned = call(tf.function(one_step), what=what, hint=(
             "The line fit runs sgd_step inside a tf.function: update the variables with their own "
-            "methods on tensors, without .numpy(). " + pairing))
+            "methods on tensors, without .numpy(), and create nothing there (no optimizer, no new "
+            "tf.Variable: a tf.function may create variables only on its first call). " + pairing))
     else:
         returned = call(step_fn, passed, grads, lr, what=what, hint=pairing)
     for i, (v, s, g) in enumerate(zip(variables, starts, grads_np)):
