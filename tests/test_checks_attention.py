@@ -183,6 +183,18 @@ def test_scaled_dot_product_rejects(fn, fragment):
         attention.scaled_dot_product(fn)
 
 
+def test_scaled_dot_product_names_a_scale_read_from_a_fixed_axis():
+    def fn(q, k, v, mask=None):  # q.shape[2] is d_k for 3-D inputs, T for (batch, heads, T, depth)
+        scores = tf.matmul(q, k, transpose_b=True) / np.sqrt(q.shape[2])
+        if mask is not None:
+            scores = tf.where(mask, scores, -1e9)
+        w = tf.nn.softmax(scores, -1)
+        return tf.matmul(w, v), w
+
+    with pytest.raises(CheckError, match="read d_k from the last axis"):
+        attention.scaled_dot_product(fn)
+
+
 def test_scaled_dot_product_rejects_a_transpose_of_the_wrong_axes():
     def fn(q, k, v, mask=None):  # tf.transpose(k) reverses *all* axes: wrong for 4-D inputs
         scores = tf.matmul(q, tf.transpose(k, [0, 2, 1] if len(k.shape) == 3 else [1, 0, 3, 2])) / np.sqrt(k.shape[-1])

@@ -126,6 +126,15 @@ def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDiff
     return build
 
 
+def _averaged_discriminator():
+    """The feature maps averaged over the image (GlobalAveragePooling2D) instead of flattened."""
+    return keras.Sequential([
+        keras.Input((28, 28, 1)), layers.Conv2D(64, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
+        layers.Conv2D(128, 4, strides=2, padding="same", use_bias=False), TwiceDifferentiableBatchNorm(),
+        layers.LeakyReLU(0.2), layers.GlobalAveragePooling2D(), layers.Dense(256, use_bias=False),
+        TwiceDifferentiableBatchNorm(), layers.LeakyReLU(0.2), layers.Dense(1)])
+
+
 class _Squash(layers.Layer):
     """A custom layer that hides a ReLU."""
 
@@ -174,6 +183,7 @@ def test_discriminator_accepts(build, capsys):
         (_discriminator(norm=None), "No batch norm after the discriminator's Conv2D(128"),
         (_discriminator(norm_at=(1,)), "No batch norm after the discriminator's Dense(256)"),
         (_discriminator(norm=lambda: TwiceDifferentiableBatchNorm(trainable=False)), "batch norm has no effect"),
+        (_averaged_discriminator, "throws away where in the image"),
     ],
 )
 def test_discriminator_rejects(build, fragment, rejects):
@@ -224,6 +234,8 @@ probs_bce = keras.losses.BinaryCrossentropy(from_logits=False)
         (lambda r, f: tf.reduce_sum(tf.nn.softplus(-r)) + tf.reduce_sum(tf.nn.softplus(f)), "summed over the batch"),
         (lambda r, f: tf.reduce_mean(tf.nn.softplus(-r)) - tf.reduce_mean(tf.nn.softplus(f)), "cross-entropy from logits"),
         (lambda r, f: tf.nn.softplus(-r) + tf.nn.softplus(f), "reduce it to one number"),
+        (lambda r, f: bce(r, tf.ones_like(r)) + bce(f, tf.zeros_like(f)), "two arguments are the other way round"),
+        (lambda r, f: 0.5 * (bce(r, tf.ones_like(r)) + bce(f, tf.zeros_like(f))), "targets first"),
     ],
 )
 def test_discriminator_loss_rejects(fn, fragment, rejects):
@@ -314,6 +326,29 @@ def together(self, real, d_fn=d_loss_sum, swap=False, d_vars=None, g_vars=None, 
     if apply_g:
         self.g_optimizer.apply_gradients(zip(g_grads, gv))
     return d_loss, g
+
+
+def optimizers_swapped(self, real):
+    """Each network updated by the other's optimizer (in the notebook they differ in schedule)."""
+    z = self.sample_latent(tf.shape(real)[0])
+    with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+        fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+        d_loss = d_loss_sum(self.discriminator(real, training=True), fake_logits)
+        g = g_loss(fake_logits)
+    dv, gv = self.discriminator.trainable_variables, self.generator.trainable_variables
+    self.g_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, dv), dv))
+    self.d_optimizer.apply_gradients(zip(g_tape.gradient(g, gv), gv))
+    return d_loss, g
+
+
+def fakes_outside_the_tape(self, real):
+    """The fakes scored before the tapes start: no path from the generator's variables to its loss."""
+    fake_logits = self.discriminator(self.generator(self.sample_latent(tf.shape(real)[0]), training=True), training=True)
+    with tf.GradientTape() as tape:
+        g = g_loss(fake_logits)
+    gv = self.generator.trainable_variables
+    self.g_optimizer.apply_gradients(zip(tape.gradient(g, gv), gv))
+    return g, g
 
 
 def sequential(self, real):
@@ -420,6 +455,8 @@ def test_train_step_accepts_smoothed_loss(capsys):
          "same noise vector"),
         (lambda s, r: together(s, r, noise=lambda m, n: tf.random.normal((64, m.latent_dim))),
          "the generator received an input of shape (64, 6), expected (16, 6)"),
+        (optimizers_swapped, "The optimizers are swapped"),
+        (fakes_outside_the_tape, "inside the `with tf.GradientTape()` block"),
         (lambda s, r: together(s, r, noise=lambda m, n: tf.random.uniform((n, m.latent_dim))), "standard normal"),
     ],
 )

@@ -250,3 +250,59 @@ def test_encoder_block_rejects_a_shape_change():
 
     with pytest.raises(CheckError, match="keeps the shape"):
         transformers.encoder_block(Shrinks)
+
+
+def ffn_written(kind):
+    """A correct pre-norm block whose feed-forward network is written another way: two
+    Dense attributes with the non-linearity as a layer of its own or applied in call(), or
+    a feed-forward layer of the learner's own; ``"linear_call"`` forgets the non-linearity."""
+
+    class FeedForward(layers.Layer):
+        def __init__(self, ff_dim, d_model):
+            super().__init__()
+            self.inner, self.outer = layers.Dense(ff_dim, activation="relu"), layers.Dense(d_model)
+
+        def call(self, h):
+            return self.outer(self.inner(h))
+
+    class Written(layers.Layer):
+        def __init__(self, d_model, num_heads, ff_dim, dropout=0.0):
+            super().__init__()
+            self.attn = layers.MultiHeadAttention(num_heads, d_model // num_heads, dropout=dropout)
+            self.norm1, self.norm2 = layers.LayerNormalization(), layers.LayerNormalization()
+            self.drop1, self.drop2 = layers.Dropout(dropout), layers.Dropout(dropout)
+            if kind == "own_layer":
+                self.ffn = FeedForward(ff_dim, d_model)
+            else:
+                self.dense1, self.dense2 = layers.Dense(ff_dim), layers.Dense(d_model)
+                if kind == "activation_layer":
+                    self.act = layers.Activation("gelu")
+
+        def feed_forward(self, h):
+            if kind == "own_layer":
+                return self.ffn(h)
+            if kind == "activation_layer":
+                return self.dense2(self.act(self.dense1(h)))
+            if kind == "gelu_in_call":
+                return self.dense2(keras.activations.gelu(self.dense1(h)))
+            if kind == "relu_in_call":
+                return self.dense2(keras.ops.relu(self.dense1(h)))
+            return self.dense2(self.dense1(h))
+
+        def call(self, x, attention_mask=None, training=False):
+            h = self.norm1(x)
+            x = x + self.drop1(self.attn(h, h, attention_mask=attention_mask, training=training), training=training)
+            return x + self.drop2(self.feed_forward(self.norm2(x)), training=training)
+
+    return Written
+
+
+@pytest.mark.parametrize("kind", ["activation_layer", "gelu_in_call", "relu_in_call", "own_layer"])
+def test_encoder_block_accepts_a_feed_forward_network_written_another_way(kind, capsys):
+    transformers.encoder_block(ffn_written(kind))
+    assert "[ok]" in capsys.readouterr().out
+
+
+def test_encoder_block_rejects_two_dense_layers_with_no_activation_between_them():
+    with pytest.raises(CheckError, match="feed-forward network is linear"):
+        transformers.encoder_block(ffn_written("linear_call"))

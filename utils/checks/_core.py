@@ -55,9 +55,14 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+_VARIABLE_VALUE = re.compile(r"(<Variable path=[^,>]+)[^>]*>?", re.DOTALL)
+
+
 def short_error(err: BaseException) -> str:
-    """``TypeName: first line`` of an exception, without TensorFlow's node names."""
-    lines = [_GRAPH_NODE.sub("", _NOISE.sub("", strip_ansi(line))).strip() for line in str(err).splitlines()]
+    """``TypeName: first line`` of an exception, without TensorFlow's node names (nor a
+    variable's values, which Keras prints in full in "Unknown variable")."""
+    text = _VARIABLE_VALUE.sub(r"\1>", str(err))
+    lines = [_GRAPH_NODE.sub("", _NOISE.sub("", strip_ansi(line))).strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith(("Exception encountered when calling", "Arguments received by"))]
     if lines and lines[0].startswith("in user code:"):
         # A tf.function error: the frames come first, the actual error last.
@@ -105,7 +110,7 @@ def _unfilled_todo(err: NotImplementedError) -> str | None:
     return "a TODO" if not any(message) else None
 
 
-def call(fn: Callable[..., Any], *args: Any, what: str, hint: str = "", **kwargs: Any) -> Any:
+def call(fn: Callable[..., Any], *args: Any, what: str, hint: str | Callable[[str], str] = "", **kwargs: Any) -> Any:
     """Call the learner's ``fn``; turn any failure into a message about their code.
 
     An unfilled TODO (the lab's ``raise NotImplementedError("TODO n")``, or a bare
@@ -113,7 +118,7 @@ def call(fn: Callable[..., Any], *args: Any, what: str, hint: str = "", **kwargs
     including TensorFlow's own ``NotImplementedError`` such as "Cannot convert a symbolic
     tf.Tensor to a numpy array" -- becomes a :class:`CheckError` naming ``what`` was
     called, the error's first line and ``hint``: never a traceback into TensorFlow
-    internals.
+    internals. ``hint`` may be a function of that error line, for a hint that fits the error.
     """
     try:
         with warnings.catch_warnings():
@@ -123,13 +128,18 @@ def call(fn: Callable[..., Any], *args: Any, what: str, hint: str = "", **kwargs
         todo = _unfilled_todo(err)
         if todo is not None:
             raise TodoNotDone(_todo_message(NotImplementedError(todo))) from None
-        message = f"{what} raised {short_error(err)}"
-        raise CheckError(f"{message.rstrip('.')}. {hint}".strip() if hint else message) from None
+        raise CheckError(_raised(what, err, hint)) from None
     except CheckError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure of learner code is reported
-        message = f"{what} raised {short_error(err)}"
-        raise CheckError(f"{message.rstrip('.')}. {hint}".strip() if hint else message) from None
+        raise CheckError(_raised(what, err, hint)) from None
+
+
+def _raised(what: str, err: BaseException, hint: str | Callable[[str], str]) -> str:
+    said = short_error(err)
+    message = f"{what} raised {said}"
+    text = hint(said) if callable(hint) else hint
+    return f"{message.rstrip('.')}. {text}".strip() if text else message
 
 
 def filled(value: Any, name: str) -> Any:

@@ -155,6 +155,14 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
                          "(heads) just come along: transpose only the last two axes of k.") from None
     out, weights = _pair(result, label)
     expect_out, expect_w = (np.asarray(t) for t in ref.scaled_dot_product_attention(q4, q4, q4, ref.causal_mask(4)))
+    raw4 = q4 @ q4.transpose(0, 1, 3, 2)
+    allowed = np.asarray(ref.causal_mask(4), bool)
+    for axis in (1, 2):  # d_k read from a fixed axis: right for 3-D inputs, wrong once heads come first
+        if q4.shape[axis] != q4.shape[-1] and matches(
+                weights, _softmax(np.where(allowed, raw4 / np.sqrt(q4.shape[axis]), -np.inf), -1)):
+            fail(f"On (batch, heads, T, depth) inputs the scores are divided by the square root of axis {axis} "
+                 f"(size {q4.shape[axis]}), not of the depth: read d_k from the last axis, which is the depth "
+                 f"however many axes come before it.")
     expect_close(weights, expect_w, "attention_weights (4-D inputs)",
                  hint="Transpose only the last two axes of k (e.g. tf.transpose(k, perm=[0, 1, 3, 2]) or "
                       "tf.matmul(q, k, transpose_b=True)).")

@@ -292,6 +292,14 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
     want = [("Conv2D", 64, (4, 4), (2, 2)), ("Conv2D", 128, (4, 4), (2, 2)), ("Dense", 256), ("Dense", 1)]
     names = ["Conv2D(64, 4x4, strides=2)", "Conv2D(128, 4x4, strides=2)", "Dense(256) (the hidden layer)", "Dense(1)"]
     blocks = _check_layers(discriminator, "discriminator", want, names)
+    first, second, hidden = (layer for layer, _ in blocks[:3])
+    maps = second.compute_output_shape(first.compute_output_shape((None, *IMAGE_SHAPE)))
+    width = int(np.prod(maps[1:]))
+    if int(hidden.kernel.shape[0]) != width:
+        fail(f"The hidden Dense(256) reads {int(hidden.kernel.shape[0])} numbers per image, but the second "
+             f"convolution's feature maps hold {width} ({' x '.join(str(int(m)) for m in maps[1:])}): flatten all "
+             f"of them into the Dense layer. Pooling or averaging them first throws away where in the image each "
+             f"feature was found.")
     for i, ((layer, followers), name) in enumerate(zip(blocks[:-1], names)):
         act = _nonlinearity(layer, followers)
         if act == "relu":
@@ -341,6 +349,12 @@ def _keras_bce_probabilities(target: float, logits: np.ndarray) -> float:
     return float(np.mean(-(target * np.log(p) + (1 - target) * np.log(1 - p))))
 
 
+def _targets_as_logits(target: float, logits: np.ndarray) -> float:
+    """What ``BinaryCrossentropy(from_logits=True)(logits, full_like(logits, target))``
+    gives: the arguments swapped, the target read as a logit and the logits as targets."""
+    return float(np.mean(max(target, 0.0) - target * logits + np.log1p(np.exp(-abs(target)))))
+
+
 def discriminator_loss(loss_fn: Callable[[Any, Any], Any]) -> None:
     """``discriminator_loss(real_logits, fake_logits)`` must be the binary cross-entropy
     from logits with target 1 for real images and 0 for fakes, each averaged over the
@@ -362,6 +376,8 @@ def discriminator_loss(loss_fn: Callable[[Any, Any], Any]) -> None:
         ok(f"discriminator_loss: cross-entropy from logits, real -> 1, fake -> 0 ({what}); {got:.4f} here.")
         return
     named = {
+        "the cross-entropy's two arguments are the other way round: a Keras loss takes the targets first, "
+        "then the logits": _targets_as_logits(1.0, real) + _targets_as_logits(0.0, fake),
         "the labels are swapped: real images must get target 1 (ones_like(real_logits)) and fakes target 0":
             _bce(0.0, real) + _bce(1.0, fake),
         "only the real images are scored; add the fakes' term with target 0": _bce(1.0, real),
@@ -415,6 +431,7 @@ def generator_loss(loss_fn: Callable[[Any], Any]) -> None:
 _LATENT = 6
 _BATCH = 16
 _SMALL = (4, 4, 1)
+_D_RATE, _G_RATE = 0.1, 0.05  # the check's two SGD learning rates: different, so a swap of optimizers shows
 _FIXED_DROPOUT: Any = None
 
 
@@ -482,7 +499,8 @@ class _Reference:
     update), and keeps the losses of each step."""
 
     def __init__(self, order: str, d_index: int, g_index: int, d_loss_fn: Any, g_loss_fn: Any,
-                 initial: tuple[list[np.ndarray], list[np.ndarray]]) -> None:
+                 initial: tuple[list[np.ndarray], list[np.ndarray]],
+                 rates: tuple[float, float] = (_D_RATE, _G_RATE)) -> None:
         import keras
 
         self.order, self.d_index, self.g_index = order, d_index, g_index
@@ -490,7 +508,7 @@ class _Reference:
         self.generator, self.discriminator = _tiny_pair(None)
         self.generator.set_weights(initial[0])
         self.discriminator.set_weights(initial[1])
-        self.d_opt, self.g_opt = keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1)
+        self.d_opt, self.g_opt = keras.optimizers.SGD(rates[0]), keras.optimizers.SGD(rates[1])
         self.losses: list[dict[str, float]] = []
 
     def weights(self) -> list[np.ndarray]:
@@ -532,6 +550,26 @@ class _Reference:
         self.losses.append(losses)
 
 
+def _step_hint(error: str) -> str:
+    """What an error raised inside the learner's train_step most likely means."""
+    low = error.lower()
+    if "no gradients provided" in low:
+        return ("The tape recorded no path from those variables to the loss: generate the fakes, score them and "
+                "compute each loss inside the `with tf.GradientTape()` block, and take each network's gradients "
+                "of its own loss.")
+    if "unknown variable" in low:
+        return ("Each optimizer belongs to one network: self.d_optimizer updates the discriminator's variables, "
+                "self.g_optimizer the generator's.")
+    if "non-persistent" in low or "only be used to compute one set" in low:
+        return ("A tape gives one set of gradients: use one tape per network (two `with` blocks, or both "
+                "opened in one `with`), or a persistent tape.")
+    if "shape" in low or "dimension" in low or "incompatible" in low:
+        return (f"Draw one noise vector per real image: shape (batch_size, self.latent_dim), here "
+                f"({_BATCH}, {_LATENT}).")
+    return ("One step: noise, fakes, the discriminator's verdicts on the real and the fake images, both losses, and "
+            "each network's gradients applied by its own optimizer.")
+
+
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
     return matches(a, b, rtol=1e-3, atol=1e-5)
 
@@ -559,7 +597,8 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
     g_log, d_log = CallLog((_BATCH, _LATENT), slots=4), CallLog()
     _probe(generator).log, _probe(discriminator).log = g_log, d_log
     gan = call(gan_cls, generator, discriminator, _LATENT, what=f"GAN(generator, discriminator, latent_dim={_LATENT})")
-    call(gan.compile, d_optimizer=keras.optimizers.SGD(0.1), g_optimizer=keras.optimizers.SGD(0.1),
+    # two learning rates, so that an update made with the other network's optimizer shows
+    call(gan.compile, d_optimizer=keras.optimizers.SGD(_D_RATE), g_optimizer=keras.optimizers.SGD(_G_RATE),
          what="gan.compile(d_optimizer=..., g_optimizer=...)")
     rng = np.random.default_rng(24)
     real = tf.constant(rng.uniform(-1, 1, size=(_BATCH, *_SMALL)).astype("float32"))
@@ -590,8 +629,7 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         result, zs = logged_train_step(
             gan.train_step, real, ((g_log, "generator"), (d_log, "discriminator")), g_log,
             what="gan.train_step(real_images)",
-            hint=f"Draw one noise vector per real image: shape (batch_size, self.latent_dim), here "
-                 f"({_BATCH}, {_LATENT}).",
+            hint=_step_hint,
             never_called="gan.train_step never calls the generator: generate the fakes from noise inside the step.",
             consequence="its batch norm and dropout then behave as in inference. Call both networks with "
                         "training=True in the step.")
@@ -630,6 +668,14 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         if best is not None:
             continue
         references = [reference(plan) for plan in plans or []]
+        for plan in plans or []:
+            crossed = _Reference(*plan, discriminator_loss_fn, generator_loss_fn, initial, rates=(_G_RATE, _D_RATE))
+            for past in history:
+                crossed.step(real, past)
+            if all(_close(a, b) for a, b in zip(now, crossed.weights())):
+                fail("The optimizers are swapped: the discriminator was updated by self.g_optimizer and the "
+                     "generator by self.d_optimizer. Each network has its own (in the notebook, with its own "
+                     "learning-rate schedule).")
         d_match = [r for r in references if all(_close(a, b) for a, b in zip(now[n_g:], r.weights()[n_g:]))]
         if not d_match:
             wrong = [i for i in range(n_g, len(now)) if not _close(now[i], references[0].weights()[i])]

@@ -4,9 +4,11 @@ The check builds the learner's block with sizes of its own (every size different
 mix-up hides), gives the LayerNorms and the feed-forward network random weights (so the
 order of every piece shows whatever the learner's initialisers), and compares the
 block's output with its own sub-layers wired the pre-norm way. Any correct block passes
--- a ``keras.Sequential`` feed-forward network or two ``Dense`` attributes, ReLU or
-GELU, any LayerNorm epsilon, ``layers.Dropout`` or ``keras.random.dropout`` -- and the
-usual mistakes are named:
+-- a ``keras.Sequential`` feed-forward network, two ``Dense`` attributes (the
+non-linearity as their ``activation``, a layer of its own or a function applied in
+``call``) or a feed-forward layer of the learner's own, ReLU or GELU, any LayerNorm
+epsilon, ``layers.Dropout`` or ``keras.random.dropout`` -- and the usual mistakes are
+named:
 
 - ``__init__``: attention heads as wide as the model instead of ``d_model // num_heads``,
   the head count and head size swapped, a feed-forward network without a non-linearity,
@@ -69,9 +71,66 @@ def _sublayers(block: Any) -> tuple[Any, list[Any], list[Any], Any]:
     if len(denses) == 2 and not seqs:
         # Whatever order they were created in: the first reads d_model features.
         first, last = sorted(denses, key=lambda lay: int(lay.kernel.shape[0]) != D_MODEL)
-        return attn[0], norms, [first, last], lambda h, training=False: last(first(h))
+        if first.activation is not keras.activations.linear:
+            return attn[0], norms, [first, last], lambda h, training=False: last(first(h))
+        # The non-linearity is a layer of its own, or a function applied in call(): found by what the block does.
+        acts = [lay for lay in direct if isinstance(lay, _activation_layers())]
+        if len(acts) == 1:
+            return attn[0], norms, [first, last], lambda h, training=False: last(acts[0](first(h)))
+        return attn[0], norms, [first, last], _Between(first, last)
+    others = [lay for lay in direct if not isinstance(lay, (layers.LayerNormalization, layers.Dropout))
+              and lay is not attn[0]]
+    if not seqs and not denses and len(others) == 1:
+        inner = [lay for lay in _layers_of(others[0], recursive=True) if isinstance(lay, layers.Dense)]
+        if len(inner) == 2:  # a feed-forward layer of the learner's own
+            return attn[0], norms, inner, lambda h, training=False: others[0](h, training=training)
     fail("Write the feed-forward network as one keras.Sequential of two Dense layers (or two Dense attributes), "
          "so the check can find it.")
+
+
+def _activation_layers() -> tuple[type, ...]:
+    from keras import layers
+
+    return (layers.Activation, layers.ReLU, layers.LeakyReLU, layers.ELU, layers.PReLU, layers.Lambda)
+
+
+class _Between:
+    """A feed-forward network of two Dense layers whose non-linearity the block applies in
+    call(): the check tries the usual ones (linear first) and keeps the one under which the
+    block's output is the pre-norm wiring (:func:`_resolve`); until then, linear."""
+
+    def __init__(self, first: Any, last: Any) -> None:
+        self.first, self.last, self.activation = first, last, (lambda h: h)
+
+    def __call__(self, h: Any, training: bool = False) -> Any:
+        return self.last(self.activation(self.first(h)))
+
+
+def _candidate_activations() -> list[Callable[[Any], Any]]:
+    import keras
+
+    ops = keras.ops
+    return [lambda h: h, keras.activations.gelu, lambda h: keras.activations.gelu(h, approximate=True),
+            keras.activations.relu, keras.activations.silu, keras.activations.elu, ops.tanh,
+            lambda h: keras.activations.leaky_relu(h, 0.2), lambda h: keras.activations.leaky_relu(h, 0.3),
+            keras.activations.selu, keras.activations.sigmoid]
+
+
+def _resolve(ffn: Any, block: Any, attn: Any, norms: list[Any], x: np.ndarray, mask: np.ndarray, label: str) -> None:
+    """For a :class:`_Between` network: the activation under which the block's output is
+    the pre-norm wiring, if any (otherwise GELU, the notebook's, so the wiring is judged)."""
+    import keras
+
+    if not isinstance(ffn, _Between):
+        return
+    out = _output(block, x, label, attention_mask=mask, training=False)
+    for activation in _candidate_activations():
+        ffn.activation = activation
+        for a, b in ((norms[0], norms[1]), (norms[1], norms[0])):
+            y = x + np.asarray(attn(a(x), a(x), attention_mask=mask, training=False))
+            if matches(out, y + np.asarray(ffn(b(y))), atol=1e-4):
+                return
+    ffn.activation = keras.activations.gelu
 
 
 def _check_attention_layer(attn: Any, dropout: float) -> None:
@@ -227,6 +286,7 @@ def encoder_block(block_class: Callable[..., Any]) -> None:
     _randomise([w for n in norms for w in n.weights], rng)  # LayerNorms that do something: every wiring differs
     ffn_weights = [w for lay in ffn_denses for w in lay.weights]
     _randomise(ffn_weights, rng)
+    _resolve(ffn, block, attn, norms, x, mask, label)
     _check_ffn(ffn, ffn_denses, rng)
     _check_wiring(block, attn, norms, ffn, x, mask, label)
 
