@@ -187,6 +187,24 @@ def one_window(encoded, seq_length, batch_size):
     return x[0], y[0]
 
 
+def starts_drawn_from_the_text(encoded, seq_length, batch_size):
+    """np.random.choice on the text draws values (character ids), not positions."""
+    starts = np.random.choice(encoded[: len(encoded) - seq_length], batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def starts_without_replacement(encoded, seq_length, batch_size):
+    starts = np.random.choice(len(encoded) - seq_length, batch_size, replace=False)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def test_batch_accepts_distinct_starts_in_a_batch(capsys):
+    music.batch_function(starts_without_replacement)
+    assert "[ok]" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "get_batch, fragment",
     [
@@ -205,6 +223,7 @@ def one_window(encoded, seq_length, batch_size):
         (one_window, "has shape (12,)"),
         (lambda e, s, b: batch_choice(e, s, b)[0], "return two arrays"),
         (batch_lists, "is a Python list"),
+        (starts_drawn_from_the_text, "not a value taken from the text"),
     ],
 )
 def test_batch_rejects(get_batch, fragment, rejects):
@@ -242,20 +261,27 @@ class SubclassedLSTM(keras.Model):
         return self.head(self.dropout(self.lstm(self.embedding(x)), training=training))
 
 
+def functional_lstm(vocab_size, embedding_dim, rnn_units, dropout=0.0):
+    ids = keras.Input((None,), dtype="int32")
+    h = layers.Dropout(dropout / 2)(layers.Embedding(vocab_size, embedding_dim)(ids))
+    h = layers.Dropout(dropout)(layers.LSTM(rnn_units, return_sequences=True)(h))
+    return keras.Model(ids, layers.Dense(vocab_size)(h))
+
+
 @pytest.mark.parametrize(
     "build",
     [
         lstm_model,
-        lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, recurrent=layers.GRU(r, return_sequences=True)),
-        lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.LSTM(r, return_sequences=True),
+        lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((None,), dtype="int32"), layers.Embedding(v, e),
+                                                       layers.LSTM(r, return_sequences=True),
                                                        layers.Dropout(dropout), layers.LSTM(r, return_sequences=True),
                                                        layers.Dense(v)]),
         # dropout inside the LSTM instead of separate layers
-        lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e),
+        lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((None,), dtype="int32"), layers.Embedding(v, e),
                                                        layers.LSTM(r, return_sequences=True, dropout=dropout),
                                                        layers.Dense(v)]),
         lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(0.0, dropout)),
-        SubclassedLSTM,
+        functional_lstm,
     ],
 )
 def test_model_accepts(build, capsys):
@@ -288,6 +314,30 @@ def test_model_accepts(build, capsys):
         (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(dropout / 4, dropout / 2)),
          "the largest should be the dropout argument"),
         (lambda v, e, r, dropout=0.0: "model", "expected a keras model"),
+        # what the next cells or the generator cannot use, or not the table's layers
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, recurrent=layers.GRU(r, return_sequences=True)),
+         "the table asks for an LSTM"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout,
+                                                 recurrent=layers.SimpleRNN(r, return_sequences=True)),
+         "the table asks for an LSTM"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([layers.Embedding(v, e), layers.Dropout(dropout / 2),
+                                                        layers.LSTM(r, return_sequences=True),
+                                                        layers.Dropout(dropout), layers.Dense(v)]),
+         "has no keras.Input"),
+        (SubclassedLSTM, "has no keras.Input"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((None,), dtype="int32"),
+                                                        layers.Lambda(lambda t: keras.ops.one_hot(t, v)),
+                                                        layers.LSTM(r, return_sequences=True), layers.Dense(v)]),
+         "no Embedding layer"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((None,), dtype="int32"), layers.Embedding(v, e),
+                                                        layers.LSTM(r, return_sequences=True),
+                                                        layers.TimeDistributed(layers.Dense(v))]),
+         "TimeDistributed"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((None,), dtype="int32"), layers.Embedding(v, e),
+                                                        layers.Dropout(dropout / 2),
+                                                        layers.LSTM(r, return_sequences=True), layers.Dense(v),
+                                                        layers.Dropout(dropout)]),
+         "some logits come out exactly 0"),
     ],
 )
 def test_model_rejects(build, fragment, rejects):
@@ -302,8 +352,9 @@ def test_model_rejects(build, fragment, rejects):
     [
         lambda y, z: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True)),
         lambda y, z: keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, z),
-        lambda y, z: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z),  # per character
-        lambda y, z: keras.losses.sparse_categorical_crossentropy(y, tf.nn.softmax(z)),  # probabilities, consistently
+        lambda y, z: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z)),
+        # probabilities, consistently
+        lambda y, z: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, tf.nn.softmax(z))),
     ],
 )
 def test_loss_accepts(compute_loss, capsys):
@@ -319,7 +370,9 @@ def test_loss_accepts(compute_loss, capsys):
         (lambda y, z: tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, z)), "from_logits=True"),
         (lambda y, z: tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z)), "summed"),
         (lambda y, z: tf.reduce_mean(keras.losses.mean_squared_error(tf.one_hot(y, 7), z)), "expected the mean"),
-        (lambda y, z: keras.losses.sparse_categorical_crossentropy(z, y, from_logits=True), "raised"),
+        (lambda y, z: keras.losses.sparse_categorical_crossentropy(z, y, from_logits=True), "labels first"),
+        (lambda y, z: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z), "one loss per character"),
+        (lambda y, z: keras.losses.sparse_categorical_crossentropy(y, z, from_logits=True), "their mean"),
         (lambda y, z: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z), axis=0),
          "returned shape (6,)"),
         # a graph cut by .numpy(): right value eagerly, but not inside the training step's tf.function

@@ -73,6 +73,11 @@ def test_sampling_accepts_seeded_keras_layer(capsys):
         (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.uniform(tf.shape(m)), "expected the mean"),
         (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.normal(tf.shape(m)).numpy(), "inside a tf.function"),
         (lambda m, lv: m + tf.exp(0.5 * lv) * np.random.normal(size=m.shape).astype("float32"), "when the function is traced"),
+        # the noise's shape read from .shape: fine eagerly, None while fit traces the step
+        (lambda m, lv: m + tf.exp(0.5 * lv) * keras.random.normal(m.shape), "batch size unknown"),
+        # one draw per example, shared by its latent dimensions
+        (lambda m, lv: m + tf.exp(0.5 * lv) * tf.random.normal((tf.shape(m)[0], 1)), "across the latent dimensions"),
+        (lambda m, lv: m + tf.sqrt(lv) * tf.random.normal(tf.shape(m)), "NaN"),
     ],
 )
 def test_sampling_rejects(fn, fragment, rejects):
@@ -132,6 +137,10 @@ def test_kl_accepts(fn, capsys):
         (lambda m, lv: -0.5 * tf.reduce_sum(lv - m**2 - tf.exp(lv), axis=-1), "must be 0"),
         (lambda m, lv: -0.5 * tf.reduce_sum(1 + lv - tf.exp(lv), axis=-1), "mean^2 is missing"),
         (lambda m, lv: -0.5 * tf.reduce_sum(1 + lv - m**2 - tf.exp(lv), axis=0), "over the batch axis"),
+        # right values eagerly, but NumPy: fit's compiled step has no values to convert
+        (lambda m, lv: -0.5 * np.sum(1 + lv - np.square(m) - np.exp(lv), axis=-1), "inside a tf.function"),
+        (lambda m, lv: -0.5 * np.sum(1 + lv.numpy() - m.numpy() ** 2 - np.exp(lv.numpy()), axis=-1),
+         "inside a tf.function"),
     ],
 )
 def test_kl_rejects(fn, fragment, rejects):
@@ -188,6 +197,8 @@ def test_loss_accepts(fn, capsys):
         (_loss(combine=lambda r, k, b: b * r + k), "multiplies the reconstruction"),
         (lambda x, l, m, lv, beta=1.0: tf.reduce_mean(_rec(x, l)) + beta * tf.reduce_mean(_kl(m, lv)), "three numbers"),
         (lambda x, l, m, lv, beta=1.0: (_rec(x, l) + beta * _kl(m, lv), _rec(x, l), _kl(m, lv)), "average it over the batch"),
+        (lambda x, l, m, lv, beta=1.0: tuple(float(v) for v in _loss()(x, l, m, lv, beta)), "inside a tf.function"),
+        (lambda x, l, m, lv, beta=1.0: (lambda t, r, k: (t, k, r))(*_loss()(x, l, m, lv, beta)), "each other's places"),
     ],
 )
 def test_loss_rejects(fn, fragment, rejects):
@@ -275,6 +286,29 @@ def test_train_step_accepts(body, capsys):
 _SEEDED = _seeded_keras_sample()
 
 
+def _tracked_as_numpy(self, x):
+    """Right, but the trackers get .numpy() values: fine eagerly, not in fit's compiled step."""
+    with tf.GradientTape() as tape:
+        mean, log_var = self.encoder(x, training=True)
+        logits = self.decoder(self.sample(mean, log_var), training=True)
+        total, rec, kl = self.loss_fn(x, logits, mean, log_var, self.beta)
+    grads = tape.gradient(total, self.trainable_weights)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+    for tracker, value in zip(self.metrics, (total, rec, kl)):
+        tracker.update_state(value.numpy())
+    return {m.name: m.result() for m in self.metrics}
+
+
+def _forward_outside_the_tape(self, x):
+    mean, log_var = self.encoder(x, training=True)
+    logits = self.decoder(self.sample(mean, log_var), training=True)
+    with tf.GradientTape() as tape:
+        total, rec, kl = self.loss_fn(x, logits, mean, log_var, self.beta)
+    grads = tape.gradient(total, self.trainable_weights)
+    self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+    return {"loss": total}
+
+
 @pytest.mark.parametrize(
     "body, fragment",
     [
@@ -301,6 +335,8 @@ _SEEDED = _seeded_keras_sample()
          "standard deviation"),
         (lambda self, x: _right(self, x, sample=lambda m, lv: m + tf.random.uniform(tf.shape(m))), "expected about 0 and 1"),
         (lambda self, x: _right(self, x, stop=True), "no stop_gradient"),
+        (_tracked_as_numpy, "inside a tf.function"),
+        (_forward_outside_the_tape, "inside the `with tf.GradientTape()` block"),
     ],
 )
 def test_train_step_rejects(body, fragment, rejects):

@@ -89,6 +89,10 @@ def _windows(get_batch: Callable[[np.ndarray, int, int], Any], encoded: np.ndarr
         fail(f"get_batch returned {kind(out)}; return two arrays: (x, y).")
     x = _int_array(out[0], "x", "an array of character ids")
     y = _int_array(out[1], "y", "an array of character ids")
+    if x.ndim == 2 and x.shape[0] == batch_size and x.shape[1] < seq_length:
+        fail(f"x has shape {x.shape}: its windows are cut short, so they start too close to (or past) the end of "
+             f"the text. A start is a position in the text, from 0 to len(encoded) - seq_length - 1 = {last}, "
+             f"not a value taken from the text.")
     expect_shape(x, (batch_size, seq_length), "x", hint="x is (batch_size, seq_length).")
     expect_shape(y, (batch_size, seq_length), "y", hint="y is (batch_size, seq_length), like x.")
     if not np.all(np.diff(x, axis=1) == 1):
@@ -100,9 +104,12 @@ def _windows(get_batch: Callable[[np.ndarray, int, int], Any], encoded: np.ndarr
         fail("y is shifted the wrong way (one character behind x): the target is the *next* character, "
              "y = encoded[i + 1 : i + seq_length + 1].")
     if not np.array_equal(y, x + 1):
-        shift = int(np.median(y - x))
-        fail(f"y is x shifted by {shift} characters, expected 1: y = encoded[i + 1 : i + seq_length + 1].")
-    starts = x[:, 0]
+        shifts = y[:, 0] - x[:, 0]
+        if len(set(shifts.tolist())) > 1:
+            fail("y is not x shifted by one character in every row: each row's target must come from the same "
+                 "start as its input, one character later (and stay inside the text).")
+        fail(f"y is x shifted by {int(shifts[0])} characters, expected 1: y = encoded[i + 1 : i + seq_length + 1].")
+    starts = x[:, 0] - int(encoded[0])
     if starts.min() < 0 or starts.max() > last:
         fail(f"A window starts at {int(starts.min() if starts.min() < 0 else starts.max())}, outside 0..{last}: "
              f"its target would run past the end of the text.")
@@ -116,9 +123,11 @@ def batch_function(get_batch: Callable[[np.ndarray, int, int], Any]) -> None:
     every start from 0 to ``len(encoded) - seq_length - 1`` possible."""
     filled(get_batch, "get_batch")
     n, seq_length, batch_size = 400, 12, 32
-    encoded = np.arange(n, dtype=np.int64)  # each id is its own position: windows are easy to read
+    offset = 1000  # id = position + offset: windows are easy to read, and an id is never taken for a position
+    encoded = np.arange(n, dtype=np.int64) + offset
     x1, _ = _windows(get_batch, encoded, seq_length, batch_size)
     x2, _ = _windows(get_batch, encoded, seq_length, batch_size)
+    x1, x2 = x1 - offset, x2 - offset
     distinct = len(set(x1[:, 0].tolist()))
     if distinct == 1:
         fail(f"All {batch_size} rows of a batch start at the same place ({int(x1[0, 0])}): draw a separate random "
@@ -130,13 +139,13 @@ def batch_function(get_batch: Callable[[np.ndarray, int, int], Any]) -> None:
         fail("Two calls of get_batch returned the same batch: draw new random starts at every call "
              "(no fixed seed inside get_batch).")
     # A short text: few possible starts, so over many draws each one must show up.
-    seq_length, batch_size = 6, 16
-    encoded = np.arange(seq_length + 8, dtype=np.int64)
+    seq_length, batch_size = 6, 4
+    encoded = np.arange(seq_length + 8, dtype=np.int64) + offset
     last = len(encoded) - seq_length - 1
     seen: set[int] = set()
-    for _ in range(25):
+    for _ in range(100):
         x, _ = _windows(get_batch, encoded, seq_length, batch_size)
-        seen.update(x[:, 0].tolist())
+        seen.update((x[:, 0] - offset).tolist())
     missing = sorted(set(range(last + 1)) - seen)
     if missing:
         which = "the last start" if missing == [last] else ("the first start" if missing == [0] else "starts")
@@ -175,12 +184,23 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     expect_shape(out, (3, 9, vocab), "model(x)",
                  hint=f"One vector of vocab_size logits for every input character; end with a Dense layer of "
                       f"vocab_size units (here build_model got vocab_size={vocab}: use the argument, not a number).")
-    if not any(hasattr(layer, "cell") for layer in model._flatten_layers(include_self=False)):
+    inner = list(model._flatten_layers(include_self=False))
+    if not any(hasattr(layer, "cell") for layer in inner):
         fail("The model has no recurrent layer: put an LSTM between the Embedding and the Dense layer.")
+    if not any(isinstance(layer, keras.layers.LSTM) for layer in inner):
+        other = next(type(layer).__name__ for layer in inner if hasattr(layer, "cell"))
+        fail(f"The recurrent layer is a {other}; the table asks for an LSTM, whose gated memory carries a tune's "
+             f"meter and key across hundreds of characters.")
+    if not any(isinstance(layer, keras.layers.Embedding) for layer in inner):
+        fail("The model has no Embedding layer: the table starts with one, which turns each character id into a "
+             "learned vector of embedding_dim numbers.")
+    if any(isinstance(layer, keras.layers.TimeDistributed) for layer in inner):
+        fail("A Dense layer already acts on every time step by itself: leave out the TimeDistributed wrapper "
+             "(the generator runs the model one character at a time, which the wrapper does not allow).")
     expect_logits(model, x, "The model", "End with Dense(vocab_size) and no activation: the loss takes logits.")
     longer = _forward(model, rng.integers(0, vocab, size=(2, 17)).astype("int32"), "model on 17 characters")
     expect_shape(longer, (2, 17, vocab), "model on 17 characters",
-                 hint="Leave the sequence length open: keras.Input(shape=(None,)) or no Input.")
+                 hint="Leave the sequence length open: keras.Input(shape=(None,), dtype=\"int32\").")
     changed = x.copy()
     changed[:, 5:] = (changed[:, 5:] + 1) % vocab
     out2 = _forward(model, changed, "model(x)")
@@ -196,6 +216,13 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     if units != 32:
         fail(f"build_model(..., rnn_units=32) made a recurrent layer of {units} units: size it by the rnn_units "
              f"argument.")
+    fresh = call(build_model, vocab, 16, 32, 0.0, what=f"build_model({vocab}, 16, 32, dropout=0.0)")
+    try:  # the cells below print every layer's output shape before the model has run
+        [layer.output for layer in fresh.layers]
+    except (AttributeError, ValueError):
+        fail("The model has no keras.Input: start it with keras.Input(shape=(None,), dtype=\"int32\") (the "
+             "sequence length left open), so that each layer's output shape is known before the model runs -- "
+             "the cells below print them.")
     train_a = _forward_training(model, x)
     if not matches(train_a, _forward_training(model, x), rtol=1e-5, atol=1e-6):
         fail("With dropout=0.0 the model still gives a different output at each call in training mode: a dropout "
@@ -208,7 +235,11 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     if not matches(_forward(model, x, "model(x)"), _forward(model, x, "model(x)"), rtol=1e-6, atol=1e-7):
         fail("With training=False the model gives a different output at each call: dropout must be off in "
              "inference (use Dropout layers, which follow the training flag).")
-    if matches(_forward_training(model, x), _forward_training(model, x), rtol=1e-6, atol=1e-7):
+    trained = _forward_training(model, x)
+    if np.mean(trained == 0) > 0.05 and not np.any(_forward(model, x, "model(x)") == 0):
+        fail("In training some logits come out exactly 0: a Dropout comes after the last Dense layer. Dropout "
+             "acts on the LSTM's outputs, before the Dense layer; the logits go to the loss untouched.")
+    if matches(trained, _forward_training(model, x), rtol=1e-6, atol=1e-7):
         fail(f"build_model(..., dropout={rate}) gives the same output at every call in training mode: no dropout "
              f"is active. Add the Dropout layers of the table, with their rates taken from the dropout argument.")
     rates = dropout_rates(model)
@@ -230,7 +261,7 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 def loss_function(compute_loss: Callable[[Any, Any], Any]) -> None:
     """``compute_loss(labels, logits)`` must return the mean sparse cross-entropy of the
-    logits (a scalar; a per-character array is accepted and averaged)."""
+    logits: one number."""
     filled(compute_loss, "compute_loss")
     import tensorflow as tf
 
@@ -238,11 +269,14 @@ def loss_function(compute_loss: Callable[[Any, Any], Any]) -> None:
     vocab = 7
     labels = rng.integers(0, vocab, size=(4, 6))
     logits = (rng.normal(size=(4, 6, vocab)) * 3).astype("float32")
-    got = to_array(call(compute_loss, tf.constant(labels), tf.constant(logits), what="compute_loss(labels, logits)"),
+    got = to_array(call(compute_loss, tf.constant(labels), tf.constant(logits), what="compute_loss(labels, logits)",
+                        hint="A Keras loss takes the labels first, then the logits."),
                    "compute_loss(labels, logits)", what="a number")
-    if got.shape not in ((), (1,), labels.shape):
-        fail(f"compute_loss returned shape {got.shape}: return one number (the mean), or one loss per "
-             f"character, shape {labels.shape}.")
+    if got.shape == labels.shape:
+        fail(f"compute_loss returned one loss per character (shape {got.shape}): the TODO asks for one number, "
+             f"their mean over batch and time (the training loop reports it and differentiates it).")
+    if got.shape not in ((), (1,)):
+        fail(f"compute_loss returned shape {got.shape}: return one number, the mean over batch and time.")
     value = float(got.mean())
     nll = -np.take_along_axis(_log_softmax(logits), labels[..., None], -1)[..., 0]
     expected = float(nll.mean())
@@ -337,7 +371,8 @@ def sampling(sample_next: Callable[[Any, float], Any]) -> None:
             continue
         if freq.max() > 0.999:
             fail("sample_next always returns the most likely id: that is argmax. Draw at random from the "
-                 "distribution instead: tf.random.categorical(logits / temperature, num_samples=1).")
+                 "tempered distribution instead, each id as often as its probability says (TensorFlow has a "
+                 "function that draws from logits).")
         for name, wrong in (
             ("the temperature multiplies the logits; divide by it (a low temperature must sharpen)",
              np.exp(_log_softmax(base * temperature))),

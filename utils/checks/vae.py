@@ -50,6 +50,9 @@ def sampling_layer(sampling_cls: Any) -> None:
     small = to_array(call(layer, _pair(3), what="Sampling() on a batch of 3"), "Sampling() on a batch of 3")
     expect_shape(small, (3, 4), "Sampling() on a batch of 3",
                  hint="Take the noise's shape from the input (tf.shape(mean)), not from a fixed batch size.")
+    if not np.all(np.isfinite(z)):
+        fail("Some samples are NaN or infinite: a square root or a logarithm of log_var? log_var is any real number, "
+             "often negative; sigma = exp(0.5 * log_var) is always defined.")
     std_want = np.exp(0.5 * _LOG_VAR)
     got_mean, got_std = z.mean(axis=0), z.std(axis=0)
     if np.allclose(got_std, 0, atol=1e-6):
@@ -59,6 +62,11 @@ def sampling_layer(sampling_cls: Any) -> None:
     if abs(float(np.corrcoef(column[:-1], column[1:])[0, 1])) > 0.05 or np.allclose(z[0], z[1:5], atol=1e-6):
         fail("The noise is the same (or correlated) from one example to the next: draw epsilon with the "
              "full shape of mean, e.g. tf.random.normal(tf.shape(mean)).")
+    if np.all(got_std > 1e-6):
+        corr = np.corrcoef(((z - got_mean) / got_std).T)
+        if np.max(np.abs(corr - np.eye(len(corr)))) > 0.05:
+            fail("The noise is the same (or correlated) across the latent dimensions of an example: draw one "
+                 "independent epsilon per example *and* per dimension, with the full shape of mean.")
     if not np.allclose(got_mean, _MEAN, atol=5 * got_std / np.sqrt(rows) + 1e-3):
         fail(f"The samples' average per dimension is {_r(got_mean, 2)}, expected the mean "
              f"{_MEAN.tolist()}: z = mean + (standard deviation) * epsilon, with epsilon of mean 0.")
@@ -87,6 +95,14 @@ def sampling_layer(sampling_cls: Any) -> None:
         fail("Inside a tf.function (as fit runs the train step) the layer returns the same samples on every call: "
              "NumPy or Python random numbers are drawn once, when the function is traced. Draw the noise with "
              "keras.random.normal or tf.random.normal.")
+    # fit traces the step with the batch size unknown (the last validation batch is smaller)
+    spec = tf.TensorSpec((None, 4), tf.float32)
+    open_batch = tf.function(lambda m, lv: layer((m, lv)), input_signature=[spec, spec])
+    label = "Sampling() traced with the batch size unknown (as fit traces it)"
+    out = to_array(call(open_batch, *_pair(6), what=label, hint=(
+        "While fit traces the step the batch size is not known yet, so mean.shape[0] is None: take the noise's "
+        "shape from the tensor at run time (keras.ops.shape or tf.shape), not from .shape.")), label)
+    expect_shape(out, (6, 4), label, hint="The output has the shape of mean.")
     m, lv = tf.Variable(_pair(8)[0]), tf.Variable(_pair(8)[1])
     with tf.GradientTape() as tape:
         out = call(layer, (m, lv), what="Sampling() under a GradientTape")
@@ -112,6 +128,35 @@ def _kl_inputs() -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(size=(6, 5)).astype("float32"), rng.normal(scale=0.8, size=(6, 5)).astype("float32")
 
 
+def _same_in_a_graph(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], eager: Any, label: str,
+                     *extra: Any) -> None:
+    """``fn`` traced by ``tf.function`` under a tape, as ``fit`` runs it, must give what it gave
+    eagerly, as tensors that carry gradients."""
+    import tensorflow as tf
+
+    variables = [tf.Variable(a) for a in arrays]
+
+    def traced() -> Any:
+        with tf.GradientTape() as tape:
+            result = fn(*variables, *extra)
+            first = result[0] if isinstance(result, (tuple, list)) else result
+            total = tf.reduce_sum(first)
+        return result, tape.gradient(total, variables)
+
+    what = f"{label} inside a tf.function (as fit runs the training step)"
+    result, grads = call(tf.function(traced), what=what, hint=(
+        "In a compiled step the tensors have no values yet: keep to TensorFlow (or keras.ops) operations and "
+        "return tensors -- no .numpy(), float() or np.* on them."))
+    values = result if isinstance(result, (tuple, list)) else [result]
+    wanted = eager if isinstance(eager, (tuple, list)) else [eager]
+    if any(not matches(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5) for a, b in zip(values, wanted)):
+        fail(f"{what} gives other values than when it runs eagerly: keep to TensorFlow operations on the tensors "
+             f"you are given.")
+    if any(g is None for g in grads):
+        fail(f"{what}: no gradient flows back to its inputs, so training could not learn from it. Keep to "
+             f"TensorFlow operations (no .numpy(), np.* or tf.stop_gradient).")
+
+
 def kl_term(kl_divergence: Callable[[Any, Any], Any]) -> None:
     """``kl_divergence(mean, log_var)`` must return ``KL(N(mean, exp(log_var)) || N(0, I))``
     for every example, summed over the latent dimensions: shape ``(batch,)``."""
@@ -134,6 +179,7 @@ def kl_term(kl_divergence: Callable[[Any, Any], Any]) -> None:
              f"one KL per example.")
     expect_shape(got, want.shape, label, hint="One KL per example: reduce over the latent axis (axis=-1) only.")
     if matches(got, want):
+        _same_in_a_graph(kl_divergence, (mean, log_var), got, label)
         ok(f"kl_divergence matches the closed form on random inputs (first values {_r(got[:3], 3)}).")
         return
     wrongs = {
@@ -159,7 +205,7 @@ def kl_term(kl_divergence: Callable[[Any, Any], Any]) -> None:
         fail(f"At mean = 0 and log_var = 0 the posterior equals the prior, so the KL must be 0; yours gives "
              f"{_r(zero, 4)}. Check the '1 +' inside the sum.")
     if np.any(got < -1e-4):
-        fail(f"{label} returns negative values ({_r(got[:3], 3)}...), but a KL divergence is "
+        fail(f"{label} returns negative values ({_r(got[got < -1e-4][:3], 3)}...), but a KL divergence is "
              f"never negative: check the sign.")
     i = int(np.argmax(np.abs(got - want)))
     fail(f"{label} is wrong for example {i}: expected {want[i]:.4f}, got {got[i]:.4f}. The closed form is "
@@ -209,6 +255,9 @@ def vae_loss(loss_fn: Callable[..., Any]) -> None:
     got = call(loss_fn, tf.constant(x), tf.constant(logits), tf.constant(mean), tf.constant(log_var), beta,
                what=label)
     total, rec, kl = _three(got, label)
+    if np.isclose(rec, kl_want, rtol=1e-4) and np.isclose(kl, rec_want, rtol=1e-4):
+        fail("The reconstruction and KL terms come back in each other's places: return (total, reconstruction, "
+             "kl), in that order.")
     if not np.isclose(rec, rec_want, rtol=1e-4):
         pixels = x[0].size
         probs = 1 / (1 + np.exp(-logits))
@@ -243,6 +292,7 @@ def vae_loss(loss_fn: Callable[..., Any]) -> None:
         if np.isclose(total, beta * rec_want + kl_want, rtol=1e-4):
             fail("beta multiplies the reconstruction term; it belongs on the KL term.")
         fail(f"The total is {total:.4f}, expected reconstruction + beta * kl = {want:.4f}.")
+    _same_in_a_graph(loss_fn, (x, logits, mean, log_var), (total, rec, kl), label, beta)
     ok(f"vae_loss: reconstruction {rec:.2f} + beta x KL {kl:.2f} = {total:.2f} nats per image, as expected.")
 
 
@@ -303,6 +353,18 @@ def _reference_vae_step(encoder: Any, decoder: Any, optimizer: Any, x: Any, beta
     return float(loss), float(rec), float(kl), eps.numpy()
 
 
+def _step_hint(error: str) -> str:
+    """What an error raised inside the learner's train_step most likely means."""
+    low = error.lower()
+    if "no gradients provided" in low:
+        return ("The tape recorded no path from the weights to the loss: run the encoder, the sampling and the "
+                "decoder inside the `with tf.GradientTape()` block, together with the loss.")
+    if "shape" in low or "dimension" in low or "incompatible" in low:
+        return "The decoder receives one latent vector per image, of shape (batch, latent_dim)."
+    return ("One step: encode, sample z, decode, vae_loss, then the gradients of its total applied with "
+            "self.optimizer, and the trackers updated.")
+
+
 def train_step(vae_cls: Any) -> None:
     """``VAE(encoder, decoder, beta).train_step(x)`` must encode ``x`` in training mode,
     decode a fresh *sample* ``z = mean + sigma * eps`` (not the mean), compute ``vae_loss``
@@ -340,7 +402,7 @@ def train_step(vae_cls: Any) -> None:
     for step_number in (1, 2):
         result, seen = logged_train_step(
             vae.train_step, x, ((enc_log, "encoder"), (dec_log, "decoder")), dec_log, what="vae.train_step(x)",
-            hint="The decoder receives one latent vector per image, of shape (batch, latent_dim).",
+            hint=_step_hint,
             never_called="vae.train_step(x) never calls the decoder: decode the sampled z inside the tape.",
             consequence="its batch norm (and dropout) then behave as in inference, with the moving averages "
                         "instead of the batch's statistics. Call it with training=True.")
@@ -390,6 +452,11 @@ def train_step(vae_cls: Any) -> None:
             tracker_verdict(result, key, steps, {"loss": "total loss", "reconstruction": "reconstruction term",
                                                  "kl": "KL term"},
                             "Update each tracker with its own loss (in the order vae_loss returns them).")
+    label = "vae.train_step(x) inside a tf.function (as fit runs it)"
+    compiled = call(tf.function(vae.train_step), x, what=label, hint=(
+        "fit compiles the step: keep the losses tensors until the trackers take them (no .numpy() or float())."))
+    if not isinstance(compiled, dict) or "loss" not in compiled:
+        fail(f"{label} returned {kind(compiled)}; return the metrics as a dict with a 'loss' entry.")
     ok("train_step: two steps that decode a fresh sample of the code match a reference step on every weight "
        "of the encoder and the decoder.")
 
