@@ -355,6 +355,13 @@ def pe_exponent(mistake):
     return fn
 
 
+def pe_twice_the_column(n, d):
+    """The TensorFlow tutorial's angle without its // 2: 2 * column / depth."""
+    column = np.arange(d)[None]
+    angle = np.arange(n)[:, None] / 10000 ** (2 * column / d)
+    return np.where(column % 2 == 0, np.sin(angle), np.cos(angle))
+
+
 @pytest.mark.parametrize(
     "fn, fragment",
     [
@@ -368,6 +375,7 @@ def pe_exponent(mistake):
         (pe_exponent("multiply"), "multiplied"),
         (pe_exponent("floor"), "integer division"),
         (pe_exponent("base"), "base is not 10000"),
+        (pe_twice_the_column, "the pair index is column // 2"),
         (lambda n, d: np.sin(np.arange(n)[:, None] / 1000 ** (np.arange(d)[None] // 2 * 2 / d)), "not the sinusoidal"),
     ],
 )

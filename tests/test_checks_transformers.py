@@ -306,3 +306,17 @@ def test_encoder_block_accepts_a_feed_forward_network_written_another_way(kind, 
 def test_encoder_block_rejects_two_dense_layers_with_no_activation_between_them():
     with pytest.raises(CheckError, match="feed-forward network is linear"):
         transformers.encoder_block(ffn_written("linear_call"))
+
+
+class MaskByPosition(Block):
+    """The mask given to MultiHeadAttention as its third positional argument, which is `key`."""
+
+    def call(self, x, attention_mask=None, training=False):
+        h = self.norm1(x)
+        x = x + self.dropout(self.attention(h, h, attention_mask), training=training)
+        return x + self.dropout(self.feed_forward(self.norm2(x)), training=training)
+
+
+def test_encoder_block_says_a_mask_passed_by_position_lands_in_key():
+    with pytest.raises(CheckError, match="lands in `key`"):
+        transformers.encoder_block(MaskByPosition)

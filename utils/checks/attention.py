@@ -264,6 +264,7 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
         angles = pos / 10000 ** (2 * half / depth)
         slow = pos / 10000 ** (half / depth)
         per_column = pos / 10000 ** (np.arange(depth)[None, :] / depth)
+        doubled = pos / 10000 ** (2 * np.arange(depth)[None, :] / depth)  # 2 * column, not 2 * (column // 2)
 
         def layouts(first: np.ndarray, second: np.ndarray) -> list[np.ndarray]:
             return [np.stack([first, second], -1).reshape(len(first), -1), np.concatenate([first, second], -1)]
@@ -274,6 +275,9 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
             "the exponent uses the column index: a sine/cosine pair shares one frequency, "
             "pos / 10000^(2i/depth) with i = column // 2":
                 [np.where(np.arange(depth) % 2 == 0, np.sin(per_column), np.cos(per_column))],
+            "the exponent is 2 x column / depth: the pair index is column // 2, so the two columns of a "
+            "sine/cosine pair share one frequency, pos / 10000^(2 (column // 2) / depth)":
+                [np.where(np.arange(depth) % 2 == 0, np.sin(doubled), np.cos(doubled))],
             "the exponent is i/depth; it should be 2i/depth (i counts the sine/cosine pairs)":
                 layouts(np.sin(slow), np.cos(slow)),
             "positions start at 1; the first position is 0 (its row is sin 0 = 0, cos 0 = 1)":

@@ -187,8 +187,18 @@ def _check_ffn(ffn: Any, ffn_denses: list[Any], rng: np.random.Generator) -> Non
              "and down: leave the last Dense layer linear (no activation), the non-linearity goes in the first.")
 
 
+def _block_hint(error: str) -> str:
+    """What an error raised inside the learner's block most likely means."""
+    low = error.lower()
+    if "reshape" in low or "incompatible shapes" in low or "dimensions must be equal" in low:
+        return ("MultiHeadAttention takes (query, value, key=None, attention_mask=None): a mask passed by position "
+                "lands in `key`. Pass it by name, attention_mask=..., and check that each sub-layer keeps the shape "
+                "(batch, T, d_model).")
+    return ""
+
+
 def _output(block: Any, x: np.ndarray, label: str, **kw: Any) -> np.ndarray:
-    return to_array(call(block, x, what=label, **kw), label)
+    return to_array(call(block, x, what=label, hint=_block_hint, **kw), label)
 
 
 def _check_branch_dropout(block: Any, attn: Any, norms: list[Any], ffn_denses: list[Any], ffn: Any,
