@@ -22,7 +22,7 @@ bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 # ---------------------------------------------------------------- models
 def _generator(out_activation="tanh", act=layers.ReLU, norm=layers.BatchNormalization, skip=(), up=True,
-               channels=1, last_kernel=5, norm_at=(0, 1, 2)):
+               channels=1, last_kernel=5, norm_at=(0, 1, 2), act_first=False):
     """The notebook's generator, with one thing changed per argument."""
     def build(latent_dim):
         def block(i):
@@ -30,7 +30,7 @@ def _generator(out_activation="tanh", act=layers.ReLU, norm=layers.BatchNormaliz
             if i in norm_at and norm is not None:
                 out.append(norm())
             if act is not None:
-                out.append(act())
+                out.insert(0, act()) if act_first else out.append(act())
             return out
 
         stack = [keras.Input((latent_dim,)), layers.Dense(7 * 7 * 128, use_bias=False), *block(0),
@@ -97,6 +97,14 @@ def test_generator_accepts(build, capsys):
         (_generator(act=lambda: layers.LeakyReLU(0.2)), "asks for ReLU"),
         (_generator(act=lambda: layers.Activation("tanh")), "asks for ReLU"),
         (_generator(norm=lambda: layers.BatchNormalization(trainable=False)), "batch norm has no effect"),
+        (_generator(act_first=True), "the ReLU comes before the batch norm"),
+        (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(7 * 7 * 128, activation="relu"),
+                                     layers.BatchNormalization(), layers.Reshape((7, 7, 128)),
+                                     layers.Conv2DTranspose(64, 4, 2, padding="same"), layers.BatchNormalization(),
+                                     layers.ReLU(), layers.Conv2DTranspose(32, 4, 2, padding="same"),
+                                     layers.BatchNormalization(), layers.ReLU(),
+                                     layers.Conv2D(1, 5, padding="same", activation="tanh")]),
+         "the ReLU comes before the batch norm"),
     ],
 )
 def test_generator_rejects(build, fragment, rejects):
@@ -104,12 +112,13 @@ def test_generator_rejects(build, fragment, rejects):
 
 
 def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDifferentiableBatchNorm, hidden=True,
-                   conv=True, after=None, norm_at=(1, 2), first_norm=False):
+                   conv=True, after=None, norm_at=(1, 2), first_norm=False, act_first=False):
     """The notebook's discriminator, with one thing changed per argument."""
     def build():
         def block(i):
             out = [norm()] if (i in norm_at and norm is not None) or (i == 0 and first_norm) else []
-            return out + ([act()] if act is not None else [])
+            acts = [act()] if act is not None else []
+            return acts + out if act_first else out + acts
 
         stack = [keras.Input((28, 28, 1))]
         if conv:
@@ -184,6 +193,7 @@ def test_discriminator_accepts(build, capsys):
         (_discriminator(norm_at=(1,)), "No batch norm after the discriminator's Dense(256)"),
         (_discriminator(norm=lambda: TwiceDifferentiableBatchNorm(trainable=False)), "batch norm has no effect"),
         (_averaged_discriminator, "throws away where in the image"),
+        (_discriminator(act_first=True), "LeakyReLU comes before the batch norm"),
     ],
 )
 def test_discriminator_rejects(build, fragment, rejects):

@@ -136,6 +136,20 @@ def _norms(followers: list[Any]) -> list[Any]:
     return [f for f in followers if isinstance(f, norm_types)]
 
 
+def _activation_before_norm(layer: Any, followers: list[Any]) -> bool:
+    """Whether the block applies a non-linearity (the weight layer's own activation, or an
+    activation layer) before its batch norm, where the TODOs ask for batch norm first."""
+    import keras
+
+    norms = _norms(followers)
+    if not norms:
+        return False
+    if getattr(layer, "activation", None) not in (None, keras.activations.linear):
+        return True
+    acts = (keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
+    return any(isinstance(f, acts) for f in followers[: followers.index(norms[0])])
+
+
 def _check_layers(model: Any, who: str, want: list[tuple[Any, ...]], names: list[str]) -> list[tuple[Any, list[Any]]]:
     """The weight layers must be the ones the TODO asks for, in order (a missing hidden
     layer, a wrong width or kernel size is named)."""
@@ -219,6 +233,9 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
         if act != "relu":
             fail(f"The generator's {name} is followed by {act}; TODO 1 asks for ReLU after each batch norm "
                  f"(LeakyReLU is the discriminator's).")
+        if _activation_before_norm(layer, followers):
+            fail(f"After the generator's {name} the ReLU comes before the batch norm: TODO 1 asks for batch "
+                 f"normalisation, then ReLU (the norm's learned shift then decides where the ReLU cuts).")
     if _nonlinearity(*blocks[-1]) != "tanh":
         fail(f"The generator's last layer applies {_nonlinearity(*blocks[-1])}; end with activation='tanh'.")
     if not _batch_dependent(generator, z):
@@ -320,6 +337,9 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
         if not norms:
             fail(f"No batch norm after the discriminator's {name}: TODO 2 asks for "
                  f"normalization.TwiceDifferentiableBatchNorm() there.")
+        if _activation_before_norm(layer, followers):
+            fail(f"After the discriminator's {name} the LeakyReLU comes before the batch norm: TODO 2 asks for "
+                 f"batch norm, then LeakyReLU(0.2).")
         if not all(isinstance(n, TwiceDifferentiableBatchNorm) for n in norms):
             fail(f"After the discriminator's {name} the batch norm is {type(norms[0]).__name__}, expected "
                  f"normalization.TwiceDifferentiableBatchNorm(): the R1 penalty differentiates the discriminator "
