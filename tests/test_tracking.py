@@ -577,3 +577,26 @@ def test_reachability_true_for_a_listening_server():
         server.listen(1)
         assert tracking.server_reachable(f"http://127.0.0.1:{server.getsockname()[1]}/", timeout=2.0)
     assert not tracking.server_reachable(f"http://127.0.0.1:{closed_port()}/", timeout=2.0)
+
+
+def test_an_offline_run_keeps_a_message_taken_but_not_yet_written(offline_dir, monkeypatch):
+    """comet_ml's end() stops its offline writer once the queue is empty; a message the
+    writer thread had taken but not yet written was skipped -- the last metric of a run,
+    lost on a loaded CI machine. Here the writer is slowed down between taking a message
+    and writing it, which made the loss certain."""
+    experiment = tracking.start_experiment("unit-tests", mode="offline", parameters=PARAMETERS)
+    streamer = experiment.streamer
+    take = streamer.getn
+
+    def slow_take(n):
+        messages = take(n)
+        if messages:
+            time.sleep(0.2)  # the writer thread descheduled between taking and writing
+        return messages
+
+    monkeypatch.setattr(streamer, "getn", slow_take)
+    for step, loss in LOSSES:
+        experiment.log_metric("loss", loss, step=step)
+    experiment.log_metrics({"accuracy": 0.75}, step=3)
+    experiment.end()
+    assert_complete_archive(experiment, offline_dir)

@@ -569,6 +569,7 @@ def start_experiment(
                 experiment = comet_ml.OfflineExperiment(
                     project_name=project_name, offline_directory=str(directory), **_PRIVATE
                 )
+            _keep_the_last_messages(experiment)
             print(
                 f"Comet: {reason}, logging offline; the archive will be "
                 f"{_display(directory)}/{experiment.id}.zip (upload it later with `comet upload`)."
@@ -578,6 +579,39 @@ def start_experiment(
     if parameters:
         experiment.log_parameters(parameters)
     return experiment
+
+
+def _keep_the_last_messages(experiment: Any) -> None:
+    """Close a race in comet_ml's offline writer (3.58) that can drop the last messages.
+
+    ``end()`` waits until the writer's queue is empty, then raises the writer's stop flag;
+    a message the writer thread has already taken from the queue but not yet written is
+    then skipped. On a loaded machine that lost the last metric of a run (seen in CI).
+    Here the writer holds its own (re-entrant) lock from taking a message to writing it,
+    and the stop takes that lock before raising the flag, so a stop falls between two
+    messages. Left alone when comet_ml's writer does not look as expected."""
+    streamer = getattr(experiment, "streamer", None)
+    lock = getattr(streamer, "__write_lock__", None)
+    loop = getattr(streamer, "_loop", None)
+    abort = getattr(streamer, "_abort_processing", None)
+    if lock is None or loop is None or abort is None or not hasattr(lock, "acquire"):
+        return
+
+    def take_and_write() -> Any:
+        with lock:
+            return loop()
+
+    def stop_between_messages(timeout: float = 10) -> None:
+        if lock.acquire(timeout=timeout):
+            try:
+                abort(timeout)
+            finally:
+                lock.release()
+        else:
+            abort(timeout)
+
+    streamer._loop = take_and_write
+    streamer._abort_processing = stop_between_messages
 
 
 def archive_path(experiment: Any) -> Path | None:
