@@ -589,15 +589,25 @@ def _keep_the_last_messages(experiment: Any) -> None:
     then skipped. On a loaded machine that lost the last metric of a run (seen in CI).
     Here the writer holds its own (re-entrant) lock from taking a message to writing it,
     and the stop takes that lock before raising the flag, so a stop falls between two
-    messages. Left alone when comet_ml's writer does not look as expected."""
+    messages. The writer waits for a message without the lock, so a stop never waits for
+    an idle writer. Left alone when comet_ml's writer does not look as expected."""
+    import queue
+
     streamer = getattr(experiment, "streamer", None)
     lock = getattr(streamer, "__write_lock__", None)
     loop = getattr(streamer, "_loop", None)
     abort = getattr(streamer, "_abort_processing", None)
-    if lock is None or loop is None or abort is None or not hasattr(lock, "acquire"):
+    messages = getattr(streamer, "messages", None)
+    if lock is None or loop is None or abort is None or not isinstance(messages, queue.Queue):
         return
 
     def take_and_write() -> Any:
+        with messages.not_empty:  # wait for a message (at most a second, as comet_ml does) without the lock
+            if not messages.queue and not streamer.abort_processing:
+                messages.not_empty.wait(timeout=1.0)
+            ready = bool(messages.queue)
+        if not ready and not streamer.abort_processing:
+            return None  # nothing to take yet: comet_ml's run loop asks again
         with lock:
             return loop()
 
