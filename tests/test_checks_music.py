@@ -200,6 +200,21 @@ def starts_without_replacement(encoded, seq_length, batch_size):
             np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
 
 
+def clipped_starts(encoded, seq_length, batch_size):
+    # a draw over the whole text, with the starts that do not fit moved to the last one that does
+    starts = np.minimum(np.random.randint(0, len(encoded), batch_size), len(encoded) - seq_length - 1)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
+def folded_starts(encoded, seq_length, batch_size):
+    # a wider draw folded back into the range: the low starts come up twice as often
+    last = len(encoded) - seq_length - 1
+    starts = np.random.randint(0, 2 * last, batch_size) % (last + 1)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
 def test_batch_accepts_distinct_starts_in_a_batch(capsys):
     music.batch_function(starts_without_replacement)
     assert "[ok]" in capsys.readouterr().out
@@ -224,6 +239,8 @@ def test_batch_accepts_distinct_starts_in_a_batch(capsys):
         (lambda e, s, b: batch_choice(e, s, b)[0], "return two arrays"),
         (batch_lists, "is a Python list"),
         (starts_drawn_from_the_text, "not a value taken from the text"),
+        (clipped_starts, "should be equally likely"),
+        (folded_starts, "should be equally likely"),
     ],
 )
 def test_batch_rejects(get_batch, fragment, rejects):

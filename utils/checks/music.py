@@ -142,16 +142,31 @@ def batch_function(get_batch: Callable[[np.ndarray, int, int], Any]) -> None:
     seq_length, batch_size = 6, 4
     encoded = np.arange(seq_length + 8, dtype=np.int64) + offset
     last = len(encoded) - seq_length - 1
-    seen: set[int] = set()
-    for _ in range(100):
+    counts = np.zeros(len(encoded), np.int64)
+    draws = 1000
+    for _ in range(draws):
         x, _ = _windows(get_batch, encoded, seq_length, batch_size)
-        seen.update((x[:, 0] - offset).tolist())
+        np.add.at(counts, x[:, 0] - offset, 1)
+    seen = set(np.flatnonzero(counts).tolist())
     missing = sorted(set(range(last + 1)) - seen)
     if missing:
         which = "the last start" if missing == [last] else ("the first start" if missing == [0] else "starts")
         fail(f"With {len(encoded)} characters and seq_length {seq_length} the starts 0..{last} are all possible, "
-             f"but 400 windows never started at {missing} ({which}): the upper bound of the random draw must let "
-             f"len(encoded) - seq_length - 1 be drawn (is the bound you pass included or excluded?).")
+             f"but {draws * batch_size} windows never started at {missing} ({which}): the upper bound of the "
+             f"random draw must let len(encoded) - seq_length - 1 be drawn (is the bound you pass included or excluded?).")
+    # Every start equally likely: Pearson's chi-square of the counts against a fair draw,
+    # refused above its 1-in-10^9 quantile (Wilson-Hilferty), so a correct draw is never refused.
+    total, possible = draws * batch_size, last + 1
+    expected = total / possible
+    chi2 = float(np.sum((counts[:possible] - expected) ** 2) / expected)
+    dof = possible - 1
+    limit = dof * (1 - 2 / (9 * dof) + 6 * np.sqrt(2 / (9 * dof))) ** 3
+    if chi2 > limit:
+        i = int(np.argmax(np.abs(counts[:possible] - expected)))
+        fail(f"Over {total} windows (text of {len(encoded)} characters, seq_length {seq_length}) start {i} was "
+             f"drawn {int(counts[i])} times, where a fair draw gives about {expected:.0f}: every start from 0 to "
+             f"{last} should be equally likely. Draw the start at random from exactly that range, instead of "
+             f"drawing from a wider one and moving the starts that do not fit.")
     ok("get_batch cuts random windows, every start possible; y is x shifted one character ahead.")
 
 
