@@ -74,7 +74,7 @@ def test_generator_accepts(build, capsys):
         (_generator(out_activation=None), "end with activation='tanh'"),
         (_generator(out_activation="relu"), "end with activation='tanh'"),
         (lambda d: keras.Sequential([keras.Input((d,)), layers.Dense(784, activation="tanh"), layers.Reshape((28, 28, 1))]),
-         "No Conv2DTranspose"),
+         "No transposed convolution"),
         (_generator(channels=3), "to 1 channel"),
         (_generator(skip=(3,)), "(16, 28, 28, 32)"),
         (_generator(skip=(2,)), "(16, 14, 14, 1)"),
@@ -375,6 +375,20 @@ def sequential(self, real):
     return d_loss, g
 
 
+def one_call_for_both(self, real):
+    """Real and fake images scored in one call of the discriminator: its batch norm mixes them."""
+    n = tf.shape(real)[0]
+    with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+        fake = self.generator(self.sample_latent(n), training=True)
+        logits = self.discriminator(tf.concat([real, fake], axis=0), training=True)
+        d_loss = d_loss_sum(logits[:n], logits[n:])
+        g = g_loss(logits[n:])
+    dv, gv = self.discriminator.trainable_variables, self.generator.trainable_variables
+    self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, dv), dv))
+    self.g_optimizer.apply_gradients(zip(g_tape.gradient(g, gv), gv))
+    return d_loss, g
+
+
 def one_tape_for_both(self, real):
     """D's update also follows the generator loss: the discriminator learns to be fooled."""
     z = self.sample_latent(tf.shape(real)[0])
@@ -447,8 +461,9 @@ def test_train_step_accepts_smoothed_loss(capsys):
     "body, fragment",
     [
         (lambda s, r: together(s, r, swap=True), "real and fake swapped"),
-        (lambda s, r: together(s, r, leak=True), "not the generator loss's gradients"),
-        (one_tape_for_both, "not the generator loss's gradients"),
+        (lambda s, r: together(s, r, leak=True), "not the generator loss's"),
+        (one_tape_for_both, "not the generator loss's"),
+        (one_call_for_both, "scored 32 images in one call"),
         (lambda s, r: together(s, r, apply_d=False), "discriminator's weights never change"),
         (lambda s, r: together(s, r, apply_g=False), "generator's weights never change"),
         (lambda s, r: together(s, r, g_vars=lambda m: m.generator.trainable_variables[:2]), "never changed"),

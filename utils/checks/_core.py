@@ -262,6 +262,7 @@ class CallLog:
         import tensorflow as tf
 
         self.flags: list[Any] = []
+        self.batches: list[int | None] = []  # the static batch size of every call (None where unknown)
         self.shape = tuple(int(s) for s in shape) if shape is not None else None
         self.slots = slots
         self.count = tf.Variable(0, trainable=False, dtype="int32")
@@ -270,6 +271,7 @@ class CallLog:
     def reset(self) -> None:
         """Forget every call (before the next step)."""
         self.flags.clear()
+        self.batches.clear()
         self.count.assign(0)
 
     def seen(self) -> list[np.ndarray]:
@@ -330,6 +332,8 @@ def probe_layer(name: str = "probe", what: str = "the network") -> Any:
             if log is None:
                 return x
             log.flags.append(training)
+            shape = tuple(x.shape)
+            log.batches.append(shape[0] if shape else None)
             if log.shape is not None:
                 got = tuple(x.shape)
                 if len(got) != len(log.shape) or any(g is not None and g != w for g, w in zip(got, log.shape)):

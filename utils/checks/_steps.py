@@ -21,8 +21,8 @@ import numpy as np
 
 from utils.checks._core import CheckError, call, fail, kind, matches, ok, short_error, to_array
 
-_HOW = ("the model's outputs (training=True) and loss_fn(y, outputs) inside the `with tf.GradientTape()` block, "
-        "the gradients of that loss for model.trainable_variables, and optimizer.apply_gradients on the pairs")
+_HOW = ("the forward pass (the model in training mode) and the loss recorded on a tape, then the optimizer "
+        "applying the gradients of that loss to every trainable variable")
 
 
 def _explain_raise(err_text: str, swapped_text: str | None) -> str:
@@ -37,8 +37,8 @@ def _explain_raise(err_text: str, swapped_text: str | None) -> str:
         return ("inside a tf.function a tensor has no value yet: .numpy(), float() or np.* on it cut the graph. "
                 "Keep the loss a TensorFlow tensor until train_step returns it.")
     if "shape" in low or "incompatible" in low:
-        return ("each gradient must go with its own variable: zip the gradients with the same list of variables "
-                "you asked the tape to differentiate.")
+        return ("if the shapes clash where the gradients meet the variables: each gradient must go with its own "
+                "variable, so pair the gradients with the same list of variables you asked the tape to differentiate.")
     return f"One step is {_HOW}."
 
 
@@ -137,8 +137,8 @@ def train_step_matches_reference(
             if np.isclose(loss, expected["softmax"], rtol=1e-4, atol=1e-6):
                 fail(f"{said}. A softmax was applied to the model's outputs before the loss, which expects logits: "
                      f"give loss_fn the model's outputs as they are.")
-            fail(f"{said} = loss_fn(y, model(x, training=True)) on the weights before the update. Return the "
-                 f"loss of this batch's forward pass, computed by loss_fn with the labels first.")
+            fail(f"{said}, the loss of this batch's forward pass in training mode, on the weights before the "
+                 f"update. Return that loss, computed by loss_fn with the labels first.")
         now, after = ours.get_weights(), ref.get_weights()
         moved = [not matches(a, b, rtol=0, atol=0) for a, b in zip(now, before)]
         if not any(moved[i] for i in train_idx):

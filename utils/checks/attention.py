@@ -164,8 +164,8 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
                  f"(size {q4.shape[axis]}), not of the depth: read d_k from the last axis, which is the depth "
                  f"however many axes come before it.")
     expect_close(weights, expect_w, "attention_weights (4-D inputs)",
-                 hint="Transpose only the last two axes of k (e.g. tf.transpose(k, perm=[0, 1, 3, 2]) or "
-                      "tf.matmul(q, k, transpose_b=True)).")
+                 hint="Swap only the last two axes of k, whatever number of axes comes before them (count "
+                      "the axes from the end).")
     expect_close(out, expect_out, "output (4-D inputs)")
     ok("scaled_dot_product_attention matches softmax(q kᵀ / √d_k) v, with and without a mask, for 3-D and 4-D inputs.")
 

@@ -354,11 +354,12 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
                  "from_logits=True, which applies a second softmax. Use from_logits=False, or drop the softmax.")
         if not probabilities and as_probs is not None and np.isclose(got, as_probs, rtol=1e-3):
             fail("Your model outputs logits but the loss expects probabilities (from_logits=False): "
-                 "use SparseCategoricalCrossentropy(from_logits=True).")
+                 "tell the loss that its inputs are logits.")
         if not probabilities:
             fail(
                 f"For logits the loss should be {expected:.4f} here, the compiled loss gives {got:.4f}. "
-                f"Your model outputs logits: use SparseCategoricalCrossentropy(from_logits=True)."
+                f"Your model outputs logits: use the sparse categorical cross-entropy, told that its inputs are "
+                f"logits."
             )
         fail(f"For these predictions the cross-entropy is {expected:.4f}, the compiled loss gives {got:.4f}.")
     x = tf.random.uniform((8, *INPUT_SHAPE), seed=2)

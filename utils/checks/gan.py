@@ -199,7 +199,8 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
     if images.shape != (16, *IMAGE_SHAPE):
         hint = " End with a convolution to 1 channel." if images.shape[1:3] == (28, 28) else ""
         fail(f"{label} gives images of shape {images.shape}, expected (16, 28, 28, 1): start from a 7x7 map "
-             f"(Dense -> Reshape((7, 7, channels))) and double it twice with strided Conv2DTranspose.{hint}")
+             f"(the dense layer's output, reshaped) and double it twice with stride-2 transposed convolutions."
+             f"{hint}")
     if images.min() < -1 - 1e-5 or images.max() > 1 + 1e-5:
         fail(f"The generator's pixels reach {images.min():.2f}..{images.max():.2f}; the real images are scaled "
              f"to [-1, 1], so end with activation='tanh'.")
@@ -215,8 +216,8 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
              "activation='tanh' (a sigmoid or ReLU output cannot draw the black background at -1).")
     upsamplers = (keras.layers.Conv2DTranspose, keras.layers.UpSampling2D)
     if not any(isinstance(layer, upsamplers) for layer in _layers(generator)):
-        fail("No Conv2DTranspose layer: a DCGAN generator grows the image with transposed "
-             "convolutions, e.g. Conv2DTranspose(64, 4, strides=2, padding='same').")
+        fail("No transposed convolution: the generator doubles its map twice, 7 -> 14 -> 28, with stride-2 "
+             "transposed convolutions (TODO 1 gives their sizes).")
     want = [("Dense", 7 * 7 * 128), ("Conv2DTranspose", 64, (4, 4), (2, 2)), ("Conv2DTranspose", 32, (4, 4), (2, 2)),
             ("Conv2D", 1, (5, 5), (1, 1))]
     names = ["Dense(6272) (7*7*128)", "Conv2DTranspose(64, 4x4, strides=2)", "Conv2DTranspose(32, 4x4, strides=2)",
@@ -290,8 +291,8 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
         hint = " Flatten the feature maps before the last Dense(1)." if logits.ndim > 2 else ""
         fail(f"{label} gives shape {logits.shape}, expected (32, 1): one real-vs-fake score per image.{hint}")
     if not any(isinstance(layer, keras.layers.Conv2D) for layer in _layers(discriminator)):
-        fail("No Conv2D layer: the DCGAN discriminator is a CNN with strided convolutions "
-             "(Conv2D(64, 4, strides=2, padding='same'), LeakyReLU, ...).")
+        fail("No Conv2D layer: the discriminator is a CNN that starts with two strided convolutions (TODO 2 "
+             "gives their sizes).")
     blocks = _blocks(discriminator)
     if blocks:
         last = _nonlinearity(*blocks[-1])
@@ -406,8 +407,8 @@ def discriminator_loss(loss_fn: Callable[[Any, Any], Any]) -> None:
         "only the fakes are scored; add the real images' term with target 1": _bce(0.0, fake),
         "sigmoid probabilities are passed to a from-logits loss (a sigmoid applied twice); pass the logits":
             _bce(1.0, _sigmoid(real)) + _bce(0.0, _sigmoid(fake)),
-        "the loss treats the logits as probabilities (from_logits=False); use "
-        "BinaryCrossentropy(from_logits=True)":
+        "the loss treats the logits as probabilities (from_logits=False); use the notebook's cross_entropy, "
+        "which takes logits":
             _keras_bce_probabilities(1.0, real) + _keras_bce_probabilities(0.0, fake),
         "the terms are summed over the batch; average them (the loss must not grow with the batch size)":
             len(real) * (_bce(1.0, real) + _bce(0.0, fake)),
@@ -433,13 +434,14 @@ def generator_loss(loss_fn: Callable[[Any], Any]) -> None:
         ok(f"generator_loss: the fakes scored against target 1 (non-saturating), {got:.4f} here.")
         return
     named = {
-        "it trains the generator toward 'fake' (target 0); the generator wants its images called real: "
-        "target ones_like(fake_logits)": _bce(0.0, fake),
-        "it is the saturating minimax loss -log(1 - D(G(z))) negated; its gradient vanishes exactly when the "
-        "discriminator wins early on. Use the non-saturating form: cross-entropy with target 1": -_bce(0.0, fake),
+        "it trains the generator toward 'fake' (target 0); the generator wants its images called real, so its "
+        "target is the 'real' label (1) for every fake": _bce(0.0, fake),
+        "it is the minimax loss log(1 - D(G(z))), which is flat when the discriminator rejects the fakes -- "
+        "as it does early on. Use the non-saturating form: the fakes against target 1": -_bce(0.0, fake),
         "sigmoid probabilities are passed to a from-logits loss (a sigmoid applied twice); pass the logits":
             _bce(1.0, _sigmoid(fake)),
-        "the loss treats the logits as probabilities (from_logits=False); use BinaryCrossentropy(from_logits=True)":
+        "the loss treats the logits as probabilities (from_logits=False); use the notebook's cross_entropy, "
+        "which takes logits":
             _keras_bce_probabilities(1.0, fake),
         "it is summed over the batch; average it": len(fake) * want,
     }
@@ -708,11 +710,16 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
             if step_number == 1 and all(_close(a, b) for a, b in zip(now[n_g:], swapped.weights()[n_g:])):
                 fail("The discriminator is trained with real and fake swapped: call "
                      "discriminator_loss(real_logits, fake_logits) in that order.")
+            if any(size is not None and size > _BATCH for size in d_log.batches):
+                fail(f"The discriminator scored {max(s for s in d_log.batches if s is not None)} images in one call: "
+                     f"the real and the fake images together. Score them in two separate calls, as TODO 5 asks: "
+                     f"with batch norm, one call on both normalises them with shared statistics, which is not the "
+                     f"step this notebook (or the DCGAN paper) trains: each kind gets a batch of its own.")
             fail(f"After step {step_number} the discriminator's weights differ from a reference step "
-                 f"({names[wrong[0]] if wrong else names[n_g]}): update it with the gradients of discriminator_loss "
-                 f"only (not the generator loss's gradients), taken with respect to "
-                 f"self.discriminator.trainable_variables, and score the real and the fake images in two separate "
-                 f"calls of the discriminator (with batch norm, one call on both at once normalises them together).")
+                 f"({names[wrong[0]] if wrong else names[n_g]}). Were the real and the fake images scored in two "
+                 f"separate calls of the discriminator? Were its weights updated with the gradients of "
+                 f"discriminator_loss only (not the generator loss's), taken with respect to "
+                 f"self.discriminator.trainable_variables?")
         wrong = [i for i in range(n_g) if not _close(now[i], d_match[0].weights()[i])]
         fail(f"After step {step_number} the generator's weights differ from a reference step "
              f"({names[wrong[0]] if wrong else names[0]}): update it with the gradients of "

@@ -330,7 +330,8 @@ def identity_model(model_class: Callable[[int], Any]) -> None:
         fail("The model has no keras.layers.Dense: keep self.dense_layer from __init__ and use it in call().")
     outputs = [np.asarray(lay(x)) for lay in dense if lay.built]
     if not any(matches(default, out) for out in outputs):
-        fail("model(x) is not the output of the model's Dense layer: return self.dense_layer(inputs).")
+        fail("model(x) is not the output of the model's Dense layer: with the flag off, pass the inputs "
+             "through self.dense_layer and return what it gives.")
     ok("isidentity=True returns the inputs; the default passes them through the Dense layer.")
 
 

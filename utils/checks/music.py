@@ -215,7 +215,7 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     expect_logits(model, x, "The model", "End with Dense(vocab_size) and no activation: the loss takes logits.")
     longer = _forward(model, rng.integers(0, vocab, size=(2, 17)).astype("int32"), "model on 17 characters")
     expect_shape(longer, (2, 17, vocab), "model on 17 characters",
-                 hint="Leave the sequence length open: keras.Input(shape=(None,), dtype=\"int32\").")
+                 hint="Leave the time axis of the keras.Input open (None), as the text above TODO 3 shows.")
     changed = x.copy()
     changed[:, 5:] = (changed[:, 5:] + 1) % vocab
     out2 = _forward(model, changed, "model(x)")
@@ -235,9 +235,9 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     try:  # the cells below print every layer's output shape before the model has run
         [layer.output for layer in fresh.layers]
     except (AttributeError, ValueError):
-        fail("The model has no keras.Input: start it with keras.Input(shape=(None,), dtype=\"int32\") (the "
-             "sequence length left open), so that each layer's output shape is known before the model runs -- "
-             "the cells below print them.")
+        fail("The model has no keras.Input: start it with an input of integer character ids whose time axis "
+             "stays open (as the text above TODO 3 says), so that each layer's output shape is known before the "
+             "model runs -- the cells below print them.")
     train_a = _forward_training(model, x)
     if not matches(train_a, _forward_training(model, x), rtol=1e-5, atol=1e-6):
         fail("With dropout=0.0 the model still gives a different output at each call in training mode: a dropout "

@@ -204,15 +204,14 @@ def _none_message(label: str, recorder: _Recorder) -> str:
         return (
             f"derivative returned None for f = {label}. Your x is a tf.Variable, which the tape "
             f"watches by itself, so either y = f(x) was computed outside the `with` block (compute "
-            f"it inside) or the arguments of tape.gradient are swapped (it is tape.gradient(y, x): "
-            f"what to differentiate, then with respect to what)."
+            f"it inside) or the arguments of the tape's gradient method are swapped (first what to "
+            f"differentiate, then with respect to what)."
         )
     return (
         f"derivative returned None for f = {label}. tape.gradient gives None when the tape "
         f"did not watch x (a tensor that is not a tf.Variable is recorded only after "
         f"tape.watch(x) inside the `with` block; compute y = f(x) inside it too) or when its "
-        f"arguments are swapped (it is tape.gradient(y, x): what to differentiate, then with "
-        f"respect to what)."
+        f"arguments are swapped (first what to differentiate, then with respect to what)."
     )
 
 
@@ -236,8 +235,8 @@ def _derivative_value(got: Any, label: str) -> float:
     if isinstance(got, (list, tuple)) and len(got) == 1:
         fail(
             f"derivative for {label} returned a Python {type(got).__name__} holding one gradient: "
-            f"tape.gradient(y, [x]) answers with a list. Differentiate with respect to x itself, "
-            f"tape.gradient(y, x), and return that one value."
+            f"asked for the gradient with respect to a list, the tape answers with a list. Differentiate "
+            f"with respect to x itself and return that one value."
         )
     dtype = str(getattr(getattr(got, "dtype", None), "name", getattr(got, "dtype", "")))
     if dtype in ("float16", "bfloat16"):
@@ -285,12 +284,12 @@ def derivative(derivative_fn: Callable[[Callable[[Any], Any], float], Any]) -> N
                 f"derivative did not come from tf.GradientTape. The check passed it f(x) = x**2 whose "
                 f"gradient, as recorded for the tape (tf.custom_gradient), is x + 10 = {recorded:g} at "
                 f"x = {x}; your derivative gave the numerical slope {value:.6g} instead, as a finite "
-                f"difference (f(x + h) - f(x)) / h would. Compute y = f(x) under a GradientTape and "
-                f"return tape.gradient(y, x)."
+                f"difference (f(x + h) - f(x)) / h would. Let the tape record f at x and return the "
+                f"gradient it plays back."
             )
         fail(
             f"derivative for a function whose tape-recorded gradient at x = {x} is {recorded:g} "
-            f"returned {value:.6g}: return tape.gradient(y, x) itself."
+            f"returned {value:.6g}: return the gradient the tape gives back, unchanged."
         )
     ok("derivative matches the exact derivative of x**2, sin, x**3 and exp(2x), taken by the tape.")
 
@@ -376,15 +375,15 @@ def chain_rule(hand_gradient: Callable[..., Any]) -> None:
         local = y * (1 - y)
         hints = [
             (ref_b, ref_w, "the pair is in the wrong order: return (dL_dw, dL_db)"),
-            (2 * (y - t) * x, 2 * (y - t), "you left out dy/dz = y * (1 - y), the sigmoid's derivative"),
-            ((y - t) * local * x, (y - t) * local, "you left out the factor 2 from d/dy (y - t)**2"),
-            (-ref_w, -ref_b, "the sign is flipped: dL/dy = 2 * (y - t), not 2 * (t - y)"),
+            (2 * (y - t) * x, 2 * (y - t), "you left out dy_hat/dz = y_hat * (1 - y_hat), the sigmoid's derivative"),
+            ((y - t) * local * x, (y - t) * local, "you left out the factor 2 from d/dy_hat (y_hat - t)**2"),
+            (-ref_w, -ref_b, "the sign is flipped: dL/dy_hat = 2 * (y_hat - t), not 2 * (t - y_hat)"),
             (ref_b, ref_b, "dL/dw needs the extra factor dz/dw = x"),
             (ref_w, ref_w, "dL/db has dz/db = 1, so it has no factor x"),
             (ref_b * w, ref_b, "dz/dw is x, the input, not w"),
             (2 * (y - t) * z * (1 - z) * x, 2 * (y - t) * z * (1 - z),
-             "dy/dz is y * (1 - y) with y = sigmoid(z), not z * (1 - z)"),
-            (2 * (z - t) * x, 2 * (z - t), "y is sigmoid(w * x + b), not w * x + b"),
+             "dy_hat/dz is y_hat * (1 - y_hat) with y_hat = sigmoid(z), not z * (1 - z)"),
+            (2 * (z - t) * x, 2 * (z - t), "y_hat is sigmoid(w * x + b), not w * x + b"),
             (2 * (y_neg - t) * y_neg * (1 - y_neg) * x, 2 * (y_neg - t) * y_neg * (1 - y_neg),
              "the sigmoid is 1 / (1 + exp(-z)), with a minus sign in the exponent"),
         ]
@@ -394,7 +393,7 @@ def chain_rule(hand_gradient: Callable[..., Any]) -> None:
                     fail(f"hand_gradient({args}) = ({gw:.6g}, {gb:.6g}): {why}.")
             fail(
                 f"hand_gradient({args}) = ({gw:.6g}, {gb:.6g}); GradientTape gives ({ref_w:.6g}, {ref_b:.6g}). "
-                f"Chain rule: dL/dw = dL/dy * dy/dz * dz/dw."
+                f"Chain rule: dL/dw = dL/dy_hat * dy_hat/dz * dz/dw."
             )
     ok("hand_gradient agrees with GradientTape on 5 random points.")
 

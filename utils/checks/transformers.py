@@ -84,8 +84,9 @@ def _sublayers(block: Any) -> tuple[Any, list[Any], list[Any], Any]:
         inner = [lay for lay in _layers_of(others[0], recursive=True) if isinstance(lay, layers.Dense)]
         if len(inner) == 2:  # a feed-forward layer of the learner's own
             return attn[0], norms, inner, lambda h, training=False: others[0](h, training=training)
-    fail("Write the feed-forward network as one keras.Sequential of two Dense layers (or two Dense attributes), "
-         "so the check can find it.")
+    fail("Could not find the feed-forward network among the block's layers: as TODO 1 asks, make it one "
+         "keras.Sequential of two Dense layers, two Dense attributes of the block, or one layer of your own "
+         "holding the two Dense layers.")
 
 
 def _activation_layers() -> tuple[type, ...]:
@@ -138,21 +139,22 @@ def _check_attention_layer(attn: Any, dropout: float) -> None:
     key_dim = getattr(attn, "key_dim", None)
     if heads == KEY_DIM and key_dim == NUM_HEADS:
         fail(f"MultiHeadAttention got the number of heads and the head size swapped: {heads} heads of {key_dim} "
-             f"features for EncoderBlock(d_model={D_MODEL}, num_heads={NUM_HEADS}). Its first argument is num_heads, "
-             "then key_dim = d_model // num_heads.")
+             f"features for EncoderBlock(d_model={D_MODEL}, num_heads={NUM_HEADS}). Its first argument is the number "
+             "of heads, the second the width of one head.")
     if heads != NUM_HEADS:
         fail(f"The attention layer has {heads} heads for EncoderBlock(d_model={D_MODEL}, num_heads={NUM_HEADS}): "
              "give it num_heads heads.")
     if key_dim == D_MODEL:
         fail(f"Each attention head is as wide as the model (key_dim={key_dim} for d_model={D_MODEL}): "
              f"{NUM_HEADS} heads would then cost {NUM_HEADS} times a single full-width attention. Split the model's "
-             f"features between the heads: key_dim = d_model // num_heads = {KEY_DIM}.")
+             f"features between the heads: how wide is one head's slice if {NUM_HEADS} of them make up "
+             f"{D_MODEL}?")
     if key_dim is not None and key_dim != KEY_DIM:
         fail(f"Each attention head has key_dim={key_dim}; for d_model={D_MODEL} and num_heads={NUM_HEADS} the heads "
-             f"together should be as wide as the model: key_dim = d_model // num_heads = {KEY_DIM}.")
+             f"together should be as wide as the model, {NUM_HEADS} slices of the model's features.")
     value_dim = getattr(attn, "value_dim", None)
     if value_dim is not None and value_dim != KEY_DIM:
-        fail(f"The attention heads' value_dim is {value_dim}, expected d_model // num_heads = {KEY_DIM} "
+        fail(f"The attention heads' value_dim is {value_dim}, expected the width of one head, {KEY_DIM} "
              "(leave value_dim out and Keras uses key_dim).")
     rate = getattr(attn, "dropout", None)
     if isinstance(rate, (int, float)) and not np.isclose(rate, dropout):

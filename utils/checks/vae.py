@@ -60,8 +60,8 @@ def sampling_layer(sampling_cls: Any) -> None:
              "Add the noise: mean + exp(0.5 * log_var) * epsilon with epsilon ~ N(0, 1).")
     column = z[:, int(np.argmax(got_std))]
     if abs(float(np.corrcoef(column[:-1], column[1:])[0, 1])) > 0.05 or np.allclose(z[0], z[1:5], atol=1e-6):
-        fail("The noise is the same (or correlated) from one example to the next: draw epsilon with the "
-             "full shape of mean, e.g. tf.random.normal(tf.shape(mean)).")
+        fail("The noise is the same (or correlated) from one example to the next: draw one epsilon per "
+             "entry of mean, taking the noise's shape from mean when the layer runs.")
     if np.all(got_std > 1e-6):
         corr = np.corrcoef(((z - got_mean) / got_std).T)
         if np.max(np.abs(corr - np.eye(len(corr)))) > 0.05:
@@ -110,9 +110,9 @@ def sampling_layer(sampling_cls: Any) -> None:
     grad_mean, grad_log_var = tape.gradient(total, [m, lv])
     if grad_mean is None or grad_log_var is None:
         missing = "mean" if grad_mean is None else "log_var"
-        fail(f"No gradient flows back to {missing}: build z from mean and log_var with TensorFlow operations "
-             f"(mean + tf.exp(0.5 * log_var) * epsilon) rather than sampling N(mean, sigma) directly -- "
-             f"that is the reparameterisation trick.")
+        fail(f"No gradient flows back to {missing}: build z from mean, log_var and separately drawn "
+             f"noise with TensorFlow operations (the rewrite above the TODO) rather than sampling N(mean, sigma) "
+             f"directly -- that is the reparameterisation trick.")
     if not np.any(np.abs(np.asarray(grad_log_var)) > 0):
         fail("The gradient with respect to log_var is zero: the noise must be scaled by exp(0.5 * log_var).")
     ok(f"Sampling draws z = mean + exp(log_var / 2) * eps (20,000 samples: standard deviations "
@@ -360,7 +360,8 @@ def _step_hint(error: str) -> str:
         return ("The tape recorded no path from the weights to the loss: run the encoder, the sampling and the "
                 "decoder inside the `with tf.GradientTape()` block, together with the loss.")
     if "shape" in low or "dimension" in low or "incompatible" in low:
-        return "The decoder receives one latent vector per image, of shape (batch, latent_dim)."
+        return ("If the shapes clash at the decoder: it receives one latent vector per image, of shape "
+                "(batch, latent_dim).")
     return ("One step: encode, sample z, decode, vae_loss, then the gradients of its total applied with "
             "self.optimizer, and the trackers updated.")
 
@@ -429,8 +430,8 @@ def train_step(vae_cls: Any) -> None:
         ref_now = [v.numpy() for v in ref_encoder.trainable_variables + ref_decoder.trainable_variables]
         moved = [not matches(a, s, rtol=0, atol=0) for a, s in zip(now, start)]
         if not any(moved):
-            fail("After vae.train_step(x) no weight has changed: apply the gradients with "
-                 "self.optimizer.apply_gradients(zip(grads, self.trainable_weights)).")
+            fail("After vae.train_step(x) no weight has changed: apply the gradients of the total loss with the "
+                 "model's optimizer, to every trainable weight (the encoder's and the decoder's).")
         for i, was_moved in enumerate(moved):
             if not was_moved:
                 part = "encoder" if i < len(encoder.trainable_variables) else "decoder"
@@ -441,7 +442,7 @@ def train_step(vae_cls: Any) -> None:
                 if matches(a - start[i], -(b - start[i]), rtol=1e-2, atol=1e-5):
                     fail("The weights moved uphill: apply the gradients of the total loss (not of -loss, the ELBO).")
                 fail(f"After step {step_number}, {names[i]} differs from a reference step (largest difference "
-                     f"{float(np.max(np.abs(a - b))):.3g}). Use vae_loss(x, logits, mean, log_var, self.beta) "
+                     f"{float(np.max(np.abs(a - b))):.3g}). Compute vae_loss with the model's beta "
                      f"and differentiate its total, with the tape around the encoder, the sampling and the "
                      f"decoder (no stop_gradient or .numpy() in between).")
     if not isinstance(result, dict) or "loss" not in result:
