@@ -104,7 +104,6 @@ def w_hard_coded_features(self, d, n):
 
 CORRECT = [
     dense_class(w_dn, lambda s, x: tf.sigmoid(tf.matmul(x, s.W) + s.b)),
-    dense_class(w_dn_row_bias, lambda s, x: keras.activations.sigmoid(tf.add(x @ s.W, s.b))),
     dense_class(w_dn, lambda s, x: 1.0 / (1.0 + tf.exp(-(keras.ops.matmul(x, s.W) + s.b)))),
     dense_class(w_initializer_objects, lambda s, x: tf.nn.sigmoid(tf.nn.bias_add(tf.einsum("bd,dn->bn", x, s.W), s.b))),
     dense_class(w_dn, lambda s, x: keras.ops.sigmoid(tf.tensordot(x, s.W, axes=1) + s.b)),
@@ -148,6 +147,10 @@ def test_dense_layer_accepts(cls, capsys):
         (dense_class(w_dn, lambda s, x: tf.sigmoid(x @ s.W + s.b)[:, :2]), "expected (6, 4)"),
         (dense_class(w_keras_names, lambda s, x: tf.sigmoid(x @ s.kernel + s.bias)), "not stored as self.W"),
         (dense_class(w_wrapped_dense, lambda s, x: s.dense(x)), "holds another Keras layer"),
+        # the MIT lab's (1, n) bias adds the same way, but Keras's Dense (cell 10 copies b into one) takes (n,)
+        (dense_class(w_dn_row_bias, lambda s, x: keras.activations.sigmoid(tf.add(x @ s.W, s.b))), "b has shape (1, 4)"),
+        (dense_class(w_dn, lambda s, x: tf.sigmoid(tf.cast(x, "float64") @ tf.cast(s.W, "float64")
+                                                   + tf.cast(s.b, "float64"))), "float64"),
     ],
 )
 def test_dense_layer_rejects(cls, fragment, rejects):
@@ -303,6 +306,8 @@ def identity_default_true():
         (identity_class(lambda s, x, flag: (x, s.dense_layer(x))), "Python tuple"),
         (identity_class(lambda s, x, flag: x.numpy() if flag else s.dense_layer(x)), "not a tensor"),
         (identity_class(lambda s, x, flag: np.asarray(x) if flag else s.dense_layer(x)), "not a tensor"),
+        (identity_class(lambda s, x, flag: x if flag else keras.layers.Dense(2, activation="sigmoid")(x)),
+         "a layer created inside call()"),
     ],
 )
 def test_identity_model_rejects(cls, fragment, rejects):

@@ -55,6 +55,7 @@ def test_image_batch_accepts(make, capsys):
         (lambda: tf.zeros([10, 256, 256]), "expected (10, 256, 256, 3)"),
         (lambda: tf.zeros([1, 256, 256, 3]), "expected (10, 256, 256, 3)"),
         (lambda: tf.zeros([10, 256, 256, 1]), "3 colour channels"),
+        (lambda: keras.Variable(np.zeros((10, 256, 256, 3), "float32")), "keras.Variable"),
     ],
 )
 def test_image_batch_rejects(make, fragment, rejects):
@@ -180,13 +181,36 @@ def derivative_persistent_float(f, x):
 
 
 def derivative_jacobian(f, x):
+    v = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        y = f(v)
+    return tape.jacobian(y, v)
+
+
+def derivative_keras_variable(f, x):
+    v = keras.Variable(x)
+    with tf.GradientTape() as tape:
+        y = f(v)
+    return tape.gradient(y, v)
+
+
+def derivative_one_element(f, x):
+    # a correct gradient, but of shape (1,): float() in the check cell cannot read it
+    v = tf.Variable([x])
+    with tf.GradientTape() as tape:
+        y = f(v)
+    return tape.gradient(y, v)
+
+
+def derivative_jacobian_one_element(f, x):
     v = tf.Variable([x])
     with tf.GradientTape() as tape:
         y = f(v)
     return tape.jacobian(y, v)
 
 
-@pytest.mark.parametrize("fn", [derivative_watch, derivative_variable, derivative_persistent_float, derivative_jacobian])
+@pytest.mark.parametrize("fn", [derivative_watch, derivative_variable, derivative_persistent_float, derivative_jacobian,
+                                derivative_keras_variable])
 def test_derivative_accepts(fn, capsys):
     checks.tensors.derivative(fn)
     assert "[ok]" in capsys.readouterr().out
@@ -294,6 +318,8 @@ def derivative_untrainable_variable(f, x):
         (derivative_of_plain_number, "plain number"),
         (derivative_fixed_point, "expected 0.877583"),
         (derivative_outside_tape, "outside the `with` block"),
+        (derivative_one_element, "has shape (1,)"),
+        (derivative_jacobian_one_element, "has shape (1, 1)"),
     ],
 )
 def test_derivative_rejects(fn, fragment, rejects):
@@ -395,6 +421,7 @@ def hand_dz_dw_is_w(w, b, x, t):
         (hand_linear, "not w * x + b"),
         (hand_sigmoid_sign, "minus sign"),
         (hand_dz_dw_is_w, "not w"),
+        (lambda w, b, x, t: tuple(np.array([v]) for v in hand_numpy(w, b, x, t)), "a scalar of shape ()"),
     ],
 )
 def test_chain_rule_rejects(fn, fragment, rejects):

@@ -110,6 +110,24 @@ def test_generate_carries_the_state_like_a_full_forward_pass():
     np.testing.assert_allclose(step_by_step, full, atol=1e-5)
 
 
+@pytest.mark.parametrize("noise", [keras.layers.SpatialDropout1D(0.3), keras.layers.GaussianNoise(0.1)])
+def test_generate_skips_layers_that_do_nothing_at_inference(noise):
+    # SpatialDropout1D needs a time axis, which one step of generation does not have
+    vocab = text.Vocabulary(list("ab\nXc"))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(len(vocab), 4), noise,
+                              keras.layers.LSTM(8, return_sequences=True), keras.layers.Dense(len(vocab))])
+    seen = []
+
+    def greedy(logits, temperature):
+        seen.append(np.asarray(logits))
+        return tf.argmax(logits, axis=-1)
+
+    out = text.generate(model, vocab, start="X", num_streams=2, max_length=6, sample=greedy, stop="")
+    full = model(vocab.encode(out[0])[None, :-1], training=False)[0].numpy()
+    np.testing.assert_allclose(np.stack([s[0] for s in seen]), full, atol=1e-5)
+
+
 def test_generate_stops_each_stream_at_the_separator():
     vocab = text.Vocabulary(list("ab\nX"))
     model = _tiny_lm(len(vocab))

@@ -271,7 +271,13 @@ def _generate_recurrent(
     model: Any, layers: list[Any], vocab: Vocabulary, start: str, num_streams: int, max_length: int,
     sample: Callable[[Any, float], Any], temperature: float, stop: str,
 ) -> list[str]:
+    import keras
     import tensorflow as tf
+
+    # dropout of any kind (SpatialDropout1D expects a time axis, which one step does not have)
+    # and noise layers are the identity at inference: skipped
+    identity_at_inference = tuple(getattr(keras.layers, name) for name in (
+        "Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout") if hasattr(keras.layers, name))
 
     def zero_state(layer: Any) -> list[Any]:
         size = layer.cell.state_size
@@ -288,7 +294,7 @@ def _generate_recurrent(
                 h, state = layer.cell(h, states[r], training=False)
                 new_states.append(list(state) if isinstance(state, (list, tuple)) else [state])
                 r += 1
-            else:
+            elif not isinstance(layer, identity_at_inference):  # noise layers: nothing to do when generating
                 h = layer(h, training=False)
         return h, new_states
 

@@ -1,5 +1,5 @@
 """Properties of a learner's Keras model, shared by the CNN (03) and music (04) checks:
-its outputs are logits, and its dropout rates.
+its outputs are logits, its dropout rates, and its layer shapes known before it runs.
 """
 
 from __future__ import annotations
@@ -46,6 +46,18 @@ def expect_logits(model: Any, x: Any, label: str, fix: str) -> None:
     if np.all(np.abs(big) <= 1.0 + 1e-6):
         fail(f"{label} outputs stay within [-1, 1] even with large output weights: a tanh (or another bounded "
              f"activation) ends the model, but logits are unbounded. {fix}")
+
+
+def expect_shapes_before_running(model: Any, message: str) -> None:
+    """Fail with ``message`` unless ``model``, never called yet, knows every layer's
+    output shape and its parameter count -- which a model that starts with a
+    ``keras.Input`` does, and a subclassed model or a ``Sequential`` without one does not.
+    The notebooks print those (a layer table) before the model first runs."""
+    try:
+        [layer.output for layer in model.layers]
+        model.count_params()
+    except (AttributeError, ValueError):
+        fail(message)
 
 
 def dropout_rates(model: Any) -> list[float]:

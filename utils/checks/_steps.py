@@ -112,6 +112,14 @@ def train_step_matches_reference(
     step = call(make_train_step, ours, ours_opt, loss_fn, what="make_train_step(model, optimizer, loss_fn)")
     if not callable(step):
         fail(f"make_train_step returned {kind(step)}; it must return the step function train_step(x, y).")
+    if not hasattr(step, "get_concrete_function"):
+        fail("make_train_step returned a plain Python function; the task asks for a tf.function. The training "
+             "loop below runs the step inside a tf.function, where a tensor has no value yet (.numpy() and NumPy "
+             "calls on it fail), so compile the step you return with tf.function.")
+    if getattr(step, "_jit_compile", None):
+        fail("train_step is compiled with jit_compile=True. XLA draws its own dropout masks, so this check cannot "
+             "compare your step with its reference -- and on this course's CPU it made the CNN's step slower, not "
+             "faster (docs/benchmarks.md). Leave jit_compile out.")
     trainable = {id(v) for v in ours.trainable_variables}
     names = [v.path for v in ours.weights]
     train_idx = [i for i, v in enumerate(ours.weights) if id(v) in trainable]

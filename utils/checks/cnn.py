@@ -25,7 +25,7 @@ from utils.checks._core import (
     outputs_probabilities,
     to_array,
 )
-from utils.checks._models import dropout_rates, expect_logits
+from utils.checks._models import dropout_rates, expect_logits, expect_shapes_before_running
 from utils.checks._steps import train_step_matches_reference
 
 INPUT_SHAPE = (28, 28, 1)
@@ -89,6 +89,10 @@ def _build(builder: Callable[[], Any], label: str) -> Any:
     model = call(builder, what=f"{label}()")
     if not isinstance(model, keras.Model):
         fail(f"{label}() returned {kind(model)}; expected a keras.Model (e.g. keras.Sequential([...])).")
+    expect_shapes_before_running(
+        model, f"The model from {label}() does not start with a keras.Input of the image shape, so its layers' "
+               f"output shapes and its parameter count are unknown until it first runs -- and the cells below "
+               f"print them before any training. Start the model with keras.Input(shape=(28, 28, 1)).")
     return model
 
 
@@ -337,7 +341,12 @@ def compile_wiring(compile_model: Callable[[Any, Any], Any], build_model: Callab
     y_pred = _softmax(logits).astype("float32") if probabilities else logits
     got = call(model.compute_loss, y=tf.constant(y), y_pred=tf.constant(y_pred), what="the compiled loss",
                hint="The labels are integers 0-9 (not one-hot): use sparse categorical cross-entropy.")
-    got = float(to_array(got, "compiled loss", what="a number"))
+    got_array = to_array(got, "compiled loss", what="a number")
+    if got_array.size != 1:
+        fail(f"The compiled loss gives {got_array.size} numbers for a batch of {len(y)}, one per image: the loss was "
+             f"built with reduction=None. Leave the reduction out -- by default the loss averages over the batch, "
+             f"which fit and its printed loss expect.")
+    got = float(got_array.reshape(()))
     expected = _sce(y, _softmax(logits))
     if not np.isclose(got, expected, rtol=1e-3, atol=1e-4):
         as_logits = _sce(y, _softmax(y_pred))

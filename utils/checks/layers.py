@@ -96,6 +96,9 @@ def _find_weights(layer: Any, d: int, n: int) -> tuple[Any, Any]:
             f"A Dense layer computes sigmoid(x @ W + b): create b with self.add_weight too."
         )
     bias = biases[0]
+    if _shape(bias) == (1, n):
+        fail(f"b has shape (1, {n}); one value per unit is shape ({n},). It adds the same way, but the cells "
+             f"below copy b into Keras's own Dense layer, whose bias has shape ({n},).")
     for role, weight in (("W", kernel), ("b", bias)):
         dtype = str(getattr(weight.dtype, "name", weight.dtype))
         if dtype != "float32":
@@ -173,6 +176,10 @@ def _dense_case(layer_class: Callable[[int], Any], d: int, n: int, batch: int, r
             if matches(got, candidate):
                 fail(f"layer(x) does not match keras.layers.Dense(activation='sigmoid'): {why}.")
         expect_close(got, expected, "layer(x)", hint="Expected sigmoid(x @ W + b) with your layer's W and b.")
+    out_dtype = str(getattr(getattr(out, "dtype", None), "name", getattr(out, "dtype", "")))
+    if tf.is_tensor(out) and out_dtype != "float32":
+        fail(f"layer(x) returns {out_dtype}, but the layer's inputs and weights are float32: compute in float32 "
+             f"(no casts), so that the layer fits into a float32 model.")
     weights_r = tf.constant(rng.normal(size=(batch, n)), dtype=tf.float32)
     grads = tape.gradient(out, [kernel, bias], output_gradients=weights_r) if tf.is_tensor(out) else [None, None]
     for role, grad in zip(("W", "b"), grads):
@@ -322,6 +329,11 @@ def identity_model(model_class: Callable[[int], Any]) -> None:
     if matches(default, x.numpy()):
         fail("model(x) returned the inputs: with isidentity=False (the default) pass them through the Dense layer.")
     if not matches(explicit, default):
+        again = to_array(call(model, x, what="model(x)"), "model(x)")
+        if not matches(again, default):
+            fail("model(x) gives a different result at every call: a layer created inside call() starts with new "
+                 "random weights each time. Use the dense layer the model made once, in __init__ "
+                 "(self.dense_layer).")
         fail("model(x) and model(x, isidentity=False) differ: the flag's default must be False.")
     if default.shape != (4, n):
         fail(f"model(x) has shape {default.shape} for x of shape (4, {d}); expected (4, {n}) from the Dense layer.")

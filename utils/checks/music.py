@@ -17,7 +17,7 @@ import numpy as np
 
 from utils.checks._core import (call, expect_shape, fail, filled, kind, matches, ok, outputs_probabilities, short_error,
                                 to_array)
-from utils.checks._models import dropout_rates, expect_logits
+from utils.checks._models import dropout_rates, expect_logits, expect_shapes_before_running
 from utils.checks._steps import train_step_matches_reference
 
 
@@ -202,13 +202,24 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     inner = list(model._flatten_layers(include_self=False))
     if not any(hasattr(layer, "cell") for layer in inner):
         fail("The model has no recurrent layer: put an LSTM between the Embedding and the Dense layer.")
-    if not any(isinstance(layer, keras.layers.LSTM) for layer in inner):
+    def is_lstm(layer: Any) -> bool:  # keras.layers.LSTM, or the generic RNN wrapper around an LSTMCell
+        return isinstance(layer, keras.layers.LSTM) or (
+            isinstance(layer, keras.layers.RNN) and isinstance(getattr(layer, "cell", None), keras.layers.LSTMCell))
+
+    if not any(is_lstm(layer) for layer in inner):
         other = next(type(layer).__name__ for layer in inner if hasattr(layer, "cell"))
         fail(f"The recurrent layer is a {other}; the table asks for an LSTM, whose gated memory carries a tune's "
              f"meter and key across hundreds of characters.")
     if not any(isinstance(layer, keras.layers.Embedding) for layer in inner):
         fail("The model has no Embedding layer: the table starts with one, which turns each character id into a "
              "learned vector of embedding_dim numbers.")
+    if any(getattr(layer, "mask_zero", False) for layer in inner):
+        fail("The Embedding has mask_zero=True, which tells the layers after it to skip every id 0 -- and id 0 is "
+             "a character here (the newline, which also ends a tune). Leave mask_zero out: no character is "
+             "padding.")
+    if any(getattr(layer, "return_state", False) for layer in inner):
+        fail("The LSTM has return_state=True, so it returns its states next to its outputs; the model needs only "
+             "the outputs (and the layer table below reads one output shape per layer). Leave return_state out.")
     if any(isinstance(layer, keras.layers.TimeDistributed) for layer in inner):
         fail("A Dense layer already acts on every time step by itself: leave out the TimeDistributed wrapper "
              "(the generator runs the model one character at a time, which the wrapper does not allow).")
@@ -232,12 +243,15 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
         fail(f"build_model(..., rnn_units=32) made a recurrent layer of {units} units: size it by the rnn_units "
              f"argument.")
     fresh = call(build_model, vocab, 16, 32, 0.0, what=f"build_model({vocab}, 16, 32, dropout=0.0)")
-    try:  # the cells below print every layer's output shape before the model has run
-        [layer.output for layer in fresh.layers]
-    except (AttributeError, ValueError):
-        fail("The model has no keras.Input: start it with an input of integer character ids whose time axis "
-             "stays open (as the text above TODO 3 says), so that each layer's output shape is known before the "
-             "model runs -- the cells below print them.")
+    expect_shapes_before_running(
+        fresh, "The model has no keras.Input: start it with an input of integer character ids whose time axis "
+               "stays open (as the text above TODO 3 says), so that each layer's output shape is known before the "
+               "model runs -- the cells below print them.")
+    fixed = [tuple(t.shape) for t in fresh.inputs if len(t.shape) > 1 and t.shape[1] is not None]
+    if fixed:
+        fail(f"The model's input has shape {fixed[0]}: a fixed number of characters. Leave the time axis open "
+             f"(None), as the text above TODO 3 says: the model trains on windows of 100 characters and writes "
+             f"one character at a time.")
     train_a = _forward_training(model, x)
     if not matches(train_a, _forward_training(model, x), rtol=1e-5, atol=1e-6):
         fail("With dropout=0.0 the model still gives a different output at each call in training mode: a dropout "
@@ -290,8 +304,9 @@ def loss_function(compute_loss: Callable[[Any, Any], Any]) -> None:
     if got.shape == labels.shape:
         fail(f"compute_loss returned one loss per character (shape {got.shape}): the TODO asks for one number, "
              f"their mean over batch and time (the training loop reports it and differentiates it).")
-    if got.shape not in ((), (1,)):
-        fail(f"compute_loss returned shape {got.shape}: return one number, the mean over batch and time.")
+    if got.shape != ():
+        fail(f"compute_loss returned shape {got.shape}: return one number, a scalar of shape () -- the mean over "
+             f"batch and time, which float() in the cells below can read.")
     value = float(got.mean())
     nll = -np.take_along_axis(_log_softmax(logits), labels[..., None], -1)[..., 0]
     expected = float(nll.mean())
@@ -399,6 +414,19 @@ def sampling(sample_next: Callable[[Any, float], Any]) -> None:
                 fail(f"At temperature {temperature}: {name}.")
         fail(f"At temperature {temperature} the ids are drawn with frequencies {np.round(freq, 3).tolist()}, "
              f"expected softmax(logits / temperature) = {np.round(want, 3).tolist()}.")
+    # Each row its own distribution: rows whose logits differ must be drawn differently.
+    groups, per_group = len(base), 4_000
+    varied = np.concatenate([np.tile(np.roll(base, shift), (per_group, 1)) for shift in range(groups)])
+    got = _int_array(call(sample_next, tf.constant(varied), 1.0, what="sample_next(logits, 1.0)"),
+                     "sample_next(logits, temperature)", "an array of ids").reshape(-1)
+    if got.shape != (len(varied),):
+        fail(f"sample_next returned {got.size} ids for {len(varied)} rows of logits: one id per row.")
+    for shift in range(groups):
+        freq = np.bincount(got[shift * per_group:(shift + 1) * per_group], minlength=len(base)) / per_group
+        # 4,000 draws: a correct sampler stays within 0.05 of its row's distribution (about 5 standard errors)
+        if 0.5 * np.abs(freq - np.exp(_log_softmax(np.roll(base, shift)))).sum() > 0.05:
+            fail("Rows with different logits get ids drawn from the same distribution: draw each row's id from "
+                 "that row's own logits (one draw per row, not several draws from one row).")
     import keras
 
     small = tf.constant(np.tile(base, (200, 1)))

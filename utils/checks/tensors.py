@@ -42,6 +42,11 @@ def image_batch(images: Any) -> None:
         fail("`images` is None, expected a TensorFlow tensor.")
     if isinstance(images, np.ndarray):
         fail("`images` is a NumPy array, expected a TensorFlow tensor: make it with TensorFlow (tf.zeros), not NumPy.")
+    import keras
+
+    if isinstance(images, keras.Variable):
+        fail("`images` is a keras.Variable, a container for weights that training changes; a batch of data is "
+             "a plain TensorFlow tensor (tf.zeros makes one).")
     if not (isinstance(images, tf.Variable) or tf.is_tensor(images)) or isinstance(images, (tf.SparseTensor, tf.RaggedTensor)):
         fail(f"`images` is a {kind(images)}, expected a TensorFlow tensor (tf.zeros makes one).")
     dtype = tf.as_dtype(images.dtype)
@@ -164,7 +169,11 @@ def _tape_probe() -> tuple[Callable[[Any], Any], float, float, float]:
 
     @tf.custom_gradient
     def recorded(x: Any) -> Any:
-        def grad(upstream: Any) -> Any:
+        def grad(upstream: Any, variables: Any = None) -> Any:
+            # a keras.Variable x is read through the tf.Variable it wraps, which the tape
+            # then lists as a captured variable: its gradient arrives through x already
+            if variables:
+                return upstream * (x + 10.0), [None for _ in variables]
             return upstream * (x + 10.0)
 
         return x * x, grad
@@ -245,8 +254,12 @@ def _derivative_value(got: Any, label: str) -> float:
             f"digits: make x a float32 (or float64) tensor."
         )
     value = to_array(got, f"derivative for {label}", what="a number")
-    if value.size != 1:
-        fail(f"derivative for {label} has shape {value.shape}; the derivative at one x is one number.")
+    if value.ndim != 0:
+        fail(f"derivative for {label} has shape {value.shape}; the derivative at one x is one number, a scalar "
+             f"of shape () -- which float() in the cells below can read. Make x a scalar tensor, not a list or "
+             f"an array of one value.")
+    if np.iscomplexobj(value):
+        fail(f"derivative for {label} is a complex number; x is a real number, and so is the derivative.")
     return float(value.reshape(()))
 
 
@@ -342,9 +355,12 @@ def _pair(got: Any, args: str) -> tuple[float, float]:
     values = []
     for name, item in zip(("dL_dw", "dL_db"), got):
         array = to_array(item, name, "a number")
-        if array.size != 1:
+        if array.ndim != 0:
             fail(f"{name} from hand_gradient({args}) has shape {array.shape}; for numbers w, b, x and t "
-                 f"it is one number.")
+                 f"it is one number, a scalar of shape () -- which float() and the cells below can read. "
+                 f"Compute with the numbers themselves, without wrapping them in a list or an array.")
+        if np.iscomplexobj(array):
+            fail(f"{name} from hand_gradient({args}) is a complex number; the derivatives here are real.")
         values.append(float(array.reshape(())))
     return values[0], values[1]
 
