@@ -152,6 +152,25 @@ def sdpa_if_mask(q, k, v, mask=None):
     return tf.matmul(weights, v), weights
 
 
+def sdpa_scale_written_as_a_number(q, k, v, mask=None):
+    """Right for the check's 3-D inputs (d_k = 8) and the notebook's, wrong for any other depth."""
+    scores = tf.matmul(q, k, transpose_b=True) / np.sqrt(8.0)
+    if mask is not None:
+        scores = tf.where(mask, scores, -1e9)
+    weights = tf.nn.softmax(scores, axis=-1)
+    return tf.matmul(weights, v), weights
+
+
+def sdpa_numpy_only(q, k, v, mask=None):
+    """Right on NumPy arrays; a tensor has no .swapaxes, and 1 - a boolean tensor fails."""
+    scores = q @ k.swapaxes(-1, -2) / np.sqrt(k.shape[-1])
+    if mask is not None:
+        scores = scores + (1 - mask) * -1e9
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    weights = e / e.sum(-1, keepdims=True)
+    return weights @ v, weights
+
+
 @pytest.mark.parametrize(
     "fn, fragment",
     [
@@ -176,6 +195,8 @@ def sdpa_if_mask(q, k, v, mask=None):
         (lambda q, k, v, mask=None: sdpa_tf_where(q, tf.transpose(k), v, mask), "last two axes swapped"),
         (sdpa_weights_times_k, "weights @ v"),
         (lambda q, k, v, mask=None: sdpa_tf_where(q, k, v, mask)[0], "return two tensors"),
+        (sdpa_scale_written_as_a_number, "expected"),
+        (sdpa_numpy_only, "no NumPy methods"),
     ],
 )
 def test_scaled_dot_product_rejects(fn, fragment):
@@ -277,6 +298,9 @@ def test_heads_accepts(split, merge, capsys):
 @pytest.mark.parametrize(
     "split, merge, fragment",
     [
+        # right on NumPy arrays; the attention layer calls them on tensors, which have no .reshape
+        (lambda x, h: x.reshape(x.shape[0], x.shape[1], h, -1).transpose(0, 2, 1, 3), merge_tf, "no NumPy methods"),
+        (split_tf, lambda x: x.transpose(0, 2, 1, 3).reshape(x.shape[0], x.shape[2], -1), "no NumPy methods"),
         (lambda x, h: tf.reshape(x, (x.shape[0], x.shape[1], h, -1)), merge_tf, "before time"),
         (lambda x, h: tf.reshape(x, (x.shape[0], h, x.shape[1], -1)), merge_tf, "reshapes straight"),
         (lambda x, h: tf.transpose(tf.reshape(x, (x.shape[0], x.shape[1], -1, h)), [0, 3, 1, 2]), merge_tf,

@@ -178,6 +178,12 @@ def _per_example_total(x, logits, mean, log_var, beta=1.0):
     return tf.reduce_mean(rec_each + beta * kl_each), tf.reduce_mean(rec_each), tf.reduce_mean(kl_each)
 
 
+def _loss_over_static_batch(x, logits, mean, log_var, beta=1.0):
+    rec = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)) / x.shape[0]
+    kl = tf.reduce_sum(_kl(mean, log_var)) / mean.shape[0]
+    return rec + beta * kl, rec, kl
+
+
 @pytest.mark.parametrize("fn", [_loss(), _keras_bce_loss, _per_example_total])
 def test_loss_accepts(fn, capsys):
     vae.vae_loss(fn)
@@ -199,6 +205,13 @@ def test_loss_accepts(fn, capsys):
         (lambda x, l, m, lv, beta=1.0: (_rec(x, l) + beta * _kl(m, lv), _rec(x, l), _kl(m, lv)), "average it over the batch"),
         (lambda x, l, m, lv, beta=1.0: tuple(float(v) for v in _loss()(x, l, m, lv, beta)), "inside a tf.function"),
         (lambda x, l, m, lv, beta=1.0: (lambda t, r, k: (t, k, r))(*_loss()(x, l, m, lv, beta)), "each other's places"),
+        # from probabilities: right for moderate logits, wrong (clipped, or inf) for confident pixels
+        (_loss(rec_fn=lambda x, l: tf.reduce_sum(keras.losses.binary_crossentropy(x, tf.sigmoid(l)), axis=[1, 2])),
+         "confident logits"),
+        (_loss(rec_fn=lambda x, l: -tf.reduce_sum(x * tf.math.log(tf.sigmoid(l)) + (1 - x) * tf.math.log(1 - tf.sigmoid(l)),
+                                                   axis=[1, 2, 3])), "confident logits"),
+        # the batch size read in Python: fine eagerly, fails in fit, whose step is traced with an open batch
+        (_loss_over_static_batch, "no batch size read in Python"),
     ],
 )
 def test_loss_rejects(fn, fragment, rejects):

@@ -67,6 +67,26 @@ def _call(attention_fn: Callable[..., Any], *args: Any, what: str, **kwargs: Any
         raise CheckError(f"{message.rstrip('.')}. {hint}" if hint else message) from None
 
 
+def _tensor_inputs_work(attention_fn: Callable[..., Any], args: tuple[np.ndarray, ...],
+                        expected: tuple[np.ndarray, np.ndarray]) -> None:
+    """``attention_fn`` on TensorFlow tensors (a boolean tensor mask included) must give
+    what it gave on NumPy arrays: NumPy-only code (``.swapaxes``, ``1 - mask``) fails there."""
+    import tensorflow as tf
+
+    label = "scaled_dot_product_attention on TensorFlow tensors (q, k, v and a boolean mask)"
+    try:
+        out = call(attention_fn, *(tf.constant(a) for a in args[:3]), mask=tf.constant(args[3]), what=label)
+    except TodoNotDone:
+        raise
+    except CheckError as err:
+        fail(f"{str(err).rstrip('.')}. It works on NumPy arrays, but the notebook (and Keras) pass TensorFlow "
+             f"tensors, which have no NumPy methods and no arithmetic on booleans: use operations that take "
+             f"tensors (ops.*, or tf.*), and ops.where with the boolean mask itself.")
+    got_out, got_w = _pair(out, label)
+    expect_close(got_w, expected[1], "attention_weights (TensorFlow tensors)")
+    expect_close(got_out, expected[0], "output (TensorFlow tensors)")
+
+
 def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     """``attention_fn(q, k, v, mask=None)`` must return ``(softmax(q kᵀ/√d_k) v, weights)``;
     ``mask`` is boolean, ``True`` where a query may attend, and masked keys get weight 0."""
@@ -143,8 +163,12 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
     expect_close(weights, expected_w, "attention_weights (with a mask)")
     expect_close(out, expected_w @ v, "output (with a mask)")
 
-    # Heads as an extra leading axis, and a (T, T) mask shared by the batch.
-    q4 = rng.normal(size=(2, 3, 4, 8)).astype("float32")
+    # The same with TensorFlow tensors, as the cells below (and Keras layers) pass them.
+    _tensor_inputs_work(attention_fn, (q, k, v, mask), (expected_w @ v, expected_w))
+
+    # Heads as an extra leading axis, a (T, T) mask shared by the batch, and another depth
+    # (6, not 8: a scale written as a number shows).
+    q4 = rng.normal(size=(2, 3, 4, 6)).astype("float32")
     label = "scaled_dot_product_attention(q, k, v, mask) on (batch, heads, T, depth) inputs"
     try:
         result = call(attention_fn, q4, q4, q4, mask=ref.causal_mask(4), what=label)
@@ -205,6 +229,24 @@ def causal_mask(causal_mask_fn: Callable[[int], Any]) -> None:
     ok("causal_mask lets every position attend to itself and the past, never to the future.")
 
 
+def _same_on_tensors(fn: Callable[[Any], Any], array: np.ndarray, expected: np.ndarray, name: str) -> None:
+    """``fn`` on a TensorFlow tensor must give what it gave on the NumPy array: the
+    attention layer of the notebook calls it on tensors."""
+    import tensorflow as tf
+
+    label = f"{name} on a TensorFlow tensor of shape {array.shape}"
+    try:
+        got = to_array(call(fn, tf.constant(array), what=label), label)
+    except TodoNotDone:
+        raise
+    except CheckError as err:
+        fail(f"{str(err).rstrip('.')}. It works on NumPy arrays, but the attention layer below calls it on "
+             f"TensorFlow tensors, which have no NumPy methods such as .reshape or .transpose: use ops.reshape and "
+             f"ops.transpose (or tf.reshape and tf.transpose).")
+    if not matches(got, expected, rtol=0, atol=0):
+        fail(f"{label} gives other values than on a NumPy array.")
+
+
 def heads(split_heads_fn: Callable[[Any, int], Any], merge_heads_fn: Callable[[Any], Any]) -> None:
     """``split_heads(x, num_heads)`` must turn ``(batch, T, num_heads * depth)`` into
     ``(batch, num_heads, T, depth)`` -- feature block ``h`` is head ``h``, the layout of
@@ -240,6 +282,8 @@ def heads(split_heads_fn: Callable[[Any, int], Any], merge_heads_fn: Callable[[A
              "transpose to (batch, T, heads, depth), not (batch, T, depth, heads), then reshape.")
     if not matches(merged, x, rtol=0, atol=0):
         fail(f"{label} does not undo split_heads: merge_heads(split_heads(x, h)) must give x back.")
+    _same_on_tensors(lambda t: split_heads_fn(t, num_heads), x, expected, "split_heads")
+    _same_on_tensors(merge_heads_fn, expected, x, "merge_heads")
     ok("split_heads and merge_heads move feature block h to head h and back, as Keras's MultiHeadAttention does.")
 
 

@@ -134,19 +134,23 @@ def _same_in_a_graph(fn: Callable[..., Any], arrays: tuple[np.ndarray, ...], eag
     eagerly, as tensors that carry gradients."""
     import tensorflow as tf
 
-    variables = [tf.Variable(a) for a in arrays]
+    # traced with the batch size left open, as fit traces a step whose last batch may be smaller
+    specs = [tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype)) for a in arrays]
 
-    def traced() -> Any:
+    def traced(*tensors: Any) -> Any:
         with tf.GradientTape() as tape:
-            result = fn(*variables, *extra)
+            tape.watch(tensors)
+            result = fn(*tensors, *extra)
             first = result[0] if isinstance(result, (tuple, list)) else result
             total = tf.reduce_sum(first)
-        return result, tape.gradient(total, variables)
+        return result, tape.gradient(total, list(tensors))
 
     what = f"{label} inside a tf.function (as fit runs the training step)"
-    result, grads = call(tf.function(traced), what=what, hint=(
-        "In a compiled step the tensors have no values yet: keep to TensorFlow (or keras.ops) operations and "
-        "return tensors -- no .numpy(), float() or np.* on them."))
+    result, grads = call(tf.function(traced, input_signature=specs), *(tf.constant(a) for a in arrays), what=what,
+                         hint=(
+        "In a compiled step the tensors have no values yet and the batch size is not known: keep to TensorFlow "
+        "(or keras.ops) operations and return tensors -- no .numpy(), float() or np.* on them, and no batch size "
+        "read in Python (len(x), x.shape[0]); averaging over the batch needs none."))
     values = result if isinstance(result, (tuple, list)) else [result]
     wanted = eager if isinstance(eager, (tuple, list)) else [eager]
     if any(not matches(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5) for a, b in zip(values, wanted)):
@@ -292,6 +296,18 @@ def vae_loss(loss_fn: Callable[..., Any]) -> None:
         if np.isclose(total, beta * rec_want + kl_want, rtol=1e-4):
             fail("beta multiplies the reconstruction term; it belongs on the KL term.")
         fail(f"The total is {total:.4f}, expected reconstruction + beta * kl = {want:.4f}.")
+    # Confident pixels (logits of +-30): a cross-entropy computed from sigmoid probabilities
+    # rounds them to exactly 0 or 1 (inf, or Keras's clipping), one from the logits does not.
+    confident = logits.copy()
+    confident[:, :3, :3, 0], confident[:, -3:, -3:, 0] = 30.0, -30.0
+    label_confident = "vae_loss(x, logits with some at +-30, mean, log_var, beta=2.5)"
+    _, rec_confident, _ = _three(call(loss_fn, tf.constant(x), tf.constant(confident), tf.constant(mean),
+                                      tf.constant(log_var), beta, what=label_confident), label_confident)
+    want_confident = float(_bce_sum(x, confident).mean())
+    if not (np.isfinite(rec_confident) and np.isclose(rec_confident, want_confident, rtol=1e-4)):
+        fail(f"With confident logits (some at +-30) the reconstruction term is {rec_confident:.4f}, expected "
+             f"{want_confident:.4f}: it is computed from sigmoid probabilities, which round to exactly 0 or 1 there "
+             f"(and Keras's probability losses clip them). Use a cross-entropy that takes the logits themselves.")
     _same_in_a_graph(loss_fn, (x, logits, mean, log_var), (total, rec, kl), label, beta)
     ok(f"vae_loss: reconstruction {rec:.2f} + beta x KL {kl:.2f} = {total:.2f} nats per image, as expected.")
 
