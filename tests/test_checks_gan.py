@@ -10,6 +10,7 @@ networks stepped outside training mode, noise from a fixed seed, trackers swappe
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 from keras import layers
@@ -105,6 +106,10 @@ def test_generator_accepts(build, capsys):
                                      layers.BatchNormalization(), layers.ReLU(),
                                      layers.Conv2D(1, 5, padding="same", activation="tanh")]),
          "the ReLU comes before the batch norm"),
+        # something after the tanh: in [-1, 1] in inference, not in training
+        (lambda d: keras.Sequential([keras.Input((d,)), *_generator()(d).layers, layers.BatchNormalization()]),
+         "after the tanh"),
+        (lambda d: keras.Sequential(_generator()(d).layers), "does not start with a keras.Input"),
     ],
 )
 def test_generator_rejects(build, fragment, rejects):
@@ -112,7 +117,7 @@ def test_generator_rejects(build, fragment, rejects):
 
 
 def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDifferentiableBatchNorm, hidden=True,
-                   conv=True, after=None, norm_at=(1, 2), first_norm=False, act_first=False):
+                   conv=True, after=None, norm_at=(1, 2), first_norm=False, act_first=False, padding="same"):
     """The notebook's discriminator, with one thing changed per argument."""
     def build():
         def block(i):
@@ -122,8 +127,8 @@ def _discriminator(final=None, act=lambda: layers.LeakyReLU(0.2), norm=TwiceDiff
 
         stack = [keras.Input((28, 28, 1))]
         if conv:
-            stack += [layers.Conv2D(64, 4, strides=2, padding="same"), *block(0),
-                      layers.Conv2D(128, 4, strides=2, padding="same", use_bias=False), *block(1)]
+            stack += [layers.Conv2D(64, 4, strides=2, padding=padding), *block(0),
+                      layers.Conv2D(128, 4, strides=2, padding=padding, use_bias=False), *block(1)]
         stack += [layers.Flatten()]
         if hidden:
             stack += [layers.Dense(256, use_bias=False), *block(2)]
@@ -161,8 +166,7 @@ def _functional_discriminator():
     return keras.Model(x, layers.Dense(1)(h))
 
 
-@pytest.mark.parametrize("build", [_discriminator(), _functional_discriminator,
-                                   _discriminator(first_norm=True)])
+@pytest.mark.parametrize("build", [_discriminator(), _functional_discriminator])
 def test_discriminator_accepts(build, capsys):
     gan.discriminator_model(build)
     assert "[ok]" in capsys.readouterr().out
@@ -194,6 +198,11 @@ def test_discriminator_accepts(build, capsys):
         (_discriminator(norm=lambda: TwiceDifferentiableBatchNorm(trainable=False)), "batch norm has no effect"),
         (_averaged_discriminator, "throws away where in the image"),
         (_discriminator(act_first=True), "LeakyReLU comes before the batch norm"),
+        # the first block has no batch norm (TODO 2, hint 1), of either kind
+        (_discriminator(first_norm=True), "first block has a TwiceDifferentiableBatchNorm"),
+        (_discriminator(first_norm=True, norm=layers.BatchNormalization), "first block has a BatchNormalization"),
+        (_discriminator(padding="valid"), "28 -> 14 -> 7"),
+        (lambda: keras.Sequential(_discriminator()().layers), "does not start with a keras.Input"),
     ],
 )
 def test_discriminator_rejects(build, fragment, rejects):
@@ -246,6 +255,10 @@ probs_bce = keras.losses.BinaryCrossentropy(from_logits=False)
         (lambda r, f: tf.nn.softplus(-r) + tf.nn.softplus(f), "reduce it to one number"),
         (lambda r, f: bce(r, tf.ones_like(r)) + bce(f, tf.zeros_like(f)), "two arguments are the other way round"),
         (lambda r, f: 0.5 * (bce(r, tf.ones_like(r)) + bce(f, tf.zeros_like(f))), "targets first"),
+        # right for the first batches; a batch size written in, or probabilities, show on others
+        (lambda r, f: bce(tf.ones((32, 1)), r) + bce(tf.zeros((32, 1)), f), "batch size written into the code"),
+        (lambda r, f: -tf.reduce_mean(tf.math.log(tf.sigmoid(r))) - tf.reduce_mean(tf.math.log(1 - tf.sigmoid(f))),
+         "round to exactly 0 or 1"),
     ],
 )
 def test_discriminator_loss_rejects(fn, fragment, rejects):
@@ -275,6 +288,8 @@ def test_generator_loss_accepts(fn, capsys):
         (lambda f: probs_bce(tf.ones_like(f), f), "from_logits=False"),
         (lambda f: tf.reduce_sum(tf.nn.softplus(-f)), "summed over the batch"),
         (lambda f: tf.reduce_mean(tf.square(f - 1.0)), "target 1 gives"),
+        (lambda f: bce(tf.ones((32, 1)), f), "batch size written into the code"),
+        (lambda f: -tf.reduce_mean(tf.math.log(tf.sigmoid(f))), "round to exactly 0 or 1"),
     ],
 )
 def test_generator_loss_rejects(fn, fragment, rejects):
@@ -389,6 +404,32 @@ def one_call_for_both(self, real):
     return d_loss, g
 
 
+def two_draws_together(self, real):
+    """Correct: both losses from the weights before the step, each on its own draw of noise."""
+    n = tf.shape(real)[0]
+    with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+        fake_for_d = self.generator(self.sample_latent(n), training=True)
+        d_loss = d_loss_sum(self.discriminator(real, training=True), self.discriminator(fake_for_d, training=True))
+        fake_for_g = self.generator(self.sample_latent(n), training=True)
+        g = g_loss(self.discriminator(fake_for_g, training=True))
+    dv, gv = self.discriminator.trainable_variables, self.generator.trainable_variables
+    d_grads, g_grads = d_tape.gradient(d_loss, dv), g_tape.gradient(g, gv)
+    self.d_optimizer.apply_gradients(zip(d_grads, dv))
+    self.g_optimizer.apply_gradients(zip(g_grads, gv))
+    return d_loss, g
+
+
+def numpy_noise(self, real):
+    """Right eagerly; inside fit's tf.function NumPy draws the noise once, at tracing."""
+    return together(self, real, noise=lambda m, n: tf.constant(
+        np.random.normal(size=(real.shape[0], m.latent_dim)).astype("float32")))
+
+
+def tracker_fed_numpy(self, real):
+    d_loss, g = together(self, real)
+    return tf.constant(d_loss.numpy()), g
+
+
 def one_tape_for_both(self, real):
     """D's update also follows the generator loss: the discriminator learns to be fooled."""
     z = self.sample_latent(tf.shape(real)[0])
@@ -434,7 +475,7 @@ def generator_first(self, real):
 
 
 @pytest.mark.parametrize("body", [
-    together, sequential, sequential_same_noise, generator_first,
+    together, sequential, sequential_same_noise, generator_first, two_draws_together,
     # the noise drawn without the helper (the issue's wrongly rejected variant), or with keras.random
     lambda s, r: together(s, r, noise=lambda m, n: tf.random.normal((n, m.latent_dim))),
     lambda s, r: together(s, r, noise=lambda m, n: keras.random.normal((n, m.latent_dim), seed=m.seed_generator)),
@@ -464,6 +505,8 @@ def test_train_step_accepts_smoothed_loss(capsys):
         (lambda s, r: together(s, r, leak=True), "not the generator loss's"),
         (one_tape_for_both, "not the generator loss's"),
         (one_call_for_both, "scored 32 images in one call"),
+        (numpy_noise, "same noise at every step: random numbers drawn with NumPy"),
+        (tracker_fed_numpy, "inside a tf.function (as fit runs it) raised"),
         (lambda s, r: together(s, r, apply_d=False), "discriminator's weights never change"),
         (lambda s, r: together(s, r, apply_g=False), "generator's weights never change"),
         (lambda s, r: together(s, r, g_vars=lambda m: m.generator.trainable_variables[:2]), "never changed"),

@@ -12,6 +12,7 @@ missing or misplaced or acting at inference, a change of shape)."""
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from keras import layers
 
@@ -48,6 +49,7 @@ class Block(layers.Layer):
     ffn_dropout = False  # a Dropout inside the feed-forward network too
     norm = "layer"  # "batch": BatchNormalization instead
     extra_hidden = False  # three Dense layers
+    double_activation = False  # the activation applied a second time, as a layer
     attention_training = None  # False: the attention forced into inference mode
     drop_sum = False  # dropout on x + attention instead of on the attention's output
 
@@ -71,6 +73,7 @@ class Block(layers.Layer):
         else:
             inner = [layers.Dropout(dropout)] if self.ffn_dropout else []  # as in keras-io's ViT: also correct
             extra = [layers.Dense(units, activation=self.activation)] if self.extra_hidden else []
+            extra += [layers.Activation(self.activation)] if self.double_activation else []
             self.ffn = keras.Sequential([layers.Dense(units, activation=self.activation), *inner, *extra,
                                          layers.Dense(d_model, activation=self.last_activation)])
         self.dropout = layers.Dropout(dropout if self.dropout_rate is None else self.dropout_rate)
@@ -117,6 +120,16 @@ class Block(layers.Layer):
 
 def block_with(**attrs):
     return type("Variant", (Block,), attrs)
+
+
+class NumpyDropout(Block):
+    """Dropout by a NumPy mask: new at every eager call, drawn once inside a tf.function."""
+
+    def drop_out(self, branch, h, training):
+        if not training:
+            return h
+        rate = self.dropout.rate
+        return h * ((np.random.random(tuple(h.shape)) >= rate).astype("float32") / (1 - rate))
 
 
 class FunctionalStyleBlock(layers.Layer):
@@ -216,6 +229,8 @@ def test_encoder_block_accepts(block_class, capsys):
         (block_with(drop_input=True, drop=("ffn",)), "not dropped out as a whole"),
         (block_with(drop_sum=True), "not dropped out as a whole"),
         (block_with(attention_training=False), "attention layer runs in inference mode"),
+        (block_with(double_activation=True), "an activation applied twice"),
+        (NumpyDropout, "draws one mask, when the step is traced"),
     ],
 )
 def test_encoder_block_rejects(block_class, fragment):

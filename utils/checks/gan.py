@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from utils.checks._core import call, fail, filled, kind, matches, ok, to_array, tracker_verdict
+from utils.checks._models import expect_shapes_before_running
 
 IMAGE_SHAPE = (28, 28, 1)
 MAX_PARAMS = 5_000_000
@@ -48,6 +49,10 @@ def _model(builder: Callable[..., Any], label: str, *args: Any) -> Any:
     model = call(builder, *args, what=label)
     if not isinstance(model, keras.Model):
         fail(f"{label} returned {kind(model)}; expected a keras.Model (e.g. keras.Sequential([...])).")
+    expect_shapes_before_running(
+        model, f"The model from {label} does not start with a keras.Input, so its size and its layers' shapes are "
+               f"unknown until it first runs -- and the cells below print its summary before any training. Start "
+               f"it with a keras.Input of the shape it reads, as the TODO says.")
     if model.count_params() > MAX_PARAMS:
         fail(f"{label} has {model.count_params():,} parameters; keep it under {MAX_PARAMS:,} so it trains on a CPU.")
     return model
@@ -211,6 +216,11 @@ def generator_model(build_generator: Callable[[int], Any]) -> None:
     if loud.min() < -1 - 1e-5 or loud.max() > 1 + 1e-5:
         fail(f"On large noise the generator's pixels reach {loud.min():.1f}..{loud.max():.1f}: its output is not "
              f"bounded. The real images are scaled to [-1, 1], so end with activation='tanh'.")
+    trained = to_array(call(generator, z, training=True, what=f"{label}, in training mode"), label)
+    if trained.min() < -1 - 1e-5 or trained.max() > 1 + 1e-5:
+        fail(f"In training mode the generator's pixels reach {trained.min():.2f}..{trained.max():.2f}: something "
+             f"after the tanh changes them (a batch norm or a rescaling?). The last layer's tanh is the output: "
+             f"nothing after it.")
     if images.min() >= -1e-6:
         fail("The generator's pixels are never negative: the real images are scaled to [-1, 1], so end with "
              "activation='tanh' (a sigmoid or ReLU output cannot draw the black background at -1).")
@@ -313,7 +323,11 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
     names = ["Conv2D(64, 4x4, strides=2)", "Conv2D(128, 4x4, strides=2)", "Dense(256) (the hidden layer)", "Dense(1)"]
     blocks = _check_layers(discriminator, "discriminator", want, names)
     first, second, hidden = (layer for layer, _ in blocks[:3])
-    maps = second.compute_output_shape(first.compute_output_shape((None, *IMAGE_SHAPE)))
+    halved = first.compute_output_shape((None, *IMAGE_SHAPE))
+    maps = second.compute_output_shape(halved)
+    if tuple(halved[1:3]) != (14, 14) or tuple(maps[1:3]) != (7, 7):
+        fail(f"The discriminator's convolutions make maps of {halved[1]}x{halved[2]}, then {maps[1]}x{maps[2]}; "
+             f"TODO 2 asks for 28 -> 14 -> 7: stride 2 with padding='same' halves the size exactly.")
     width = int(np.prod(maps[1:]))
     if int(hidden.kernel.shape[0]) != width:
         fail(f"The hidden Dense(256) reads {int(hidden.kernel.shape[0])} numbers per image, but the second "
@@ -334,6 +348,10 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
             fail(f"The discriminator's {name} is followed by {act}; TODO 2 asks for LeakyReLU(0.2).")
         norms = _norms(followers)
         if i == 0:
+            if norms:
+                fail(f"The discriminator's first block has a {type(norms[0]).__name__} after its {name}; TODO 2 "
+                     f"has batch norm on the second convolution and the hidden layer only (the DCGAN paper leaves it "
+                     f"off the discriminator's input layer: on every layer it made training unstable).")
             continue
         if not norms:
             fail(f"No batch norm after the discriminator's {name}: TODO 2 asks for "
@@ -357,6 +375,24 @@ def discriminator_model(build_discriminator: Callable[[], Any]) -> None:
 
 def _logits(seed: int, n: int = 32, shift: float = 0.0) -> np.ndarray:
     return (np.random.default_rng(seed).normal(scale=2.0, size=(n, 1)) + shift).astype("float32")
+
+
+def _other_batch(loss_fn: Callable[..., Any], arrays: list[np.ndarray], want: list[float], label: str) -> None:
+    """The loss on batches of other sizes holding confident logits (+-120) must still be one
+    of ``want``: a target written for one batch size, or a cross-entropy computed from sigmoid
+    probabilities (which round to exactly 0 or 1 there), shows."""
+    import tensorflow as tf
+
+    got = _value(call(loss_fn, *(tf.constant(a) for a in arrays), what=label, hint=(
+        "If the shapes clash: build each target from its own logits' shape (ones_like / zeros_like), not from a "
+        "batch size written into the code -- batches differ in size.")), label)
+    if not np.isfinite(got):
+        fail(f"{label} gives {got} for logits of +-120, which a confident discriminator can produce: it is computed "
+             f"from sigmoid probabilities, which round to exactly 0 or 1 there. Use the notebook's cross_entropy, "
+             f"which works from the logits.")
+    if not any(np.isclose(got, value, rtol=1e-4) for value in want):
+        fail(f"{label} gives {got:.4f}, expected {want[0]:.4f}: on batches of other sizes, with some confident "
+             f"logits (+-120), the loss must stay the cross-entropy from logits, averaged over each batch.")
 
 
 def _value(got: Any, label: str) -> float:
@@ -396,6 +432,11 @@ def discriminator_loss(loss_fn: Callable[[Any, Any], Any]) -> None:
         accepted[both / 2] = "average of the two terms"
     if any(np.isclose(got, value, rtol=1e-4) for value in accepted):
         what = next(name for value, name in accepted.items() if np.isclose(got, value, rtol=1e-4))
+        real2, fake2 = _logits(31, n=19, shift=1.0), _logits(32, n=13, shift=-1.0)
+        real2[0], fake2[0] = -120.0, 120.0  # confidently wrong
+        want2 = [_bce(target, real2) + _bce(0.0, fake2) for target in (1.0, 0.9)]
+        _other_batch(loss_fn, [real2, fake2], want2 + [v / 2 for v in want2],
+                     "discriminator_loss(19 real logits, 13 fake logits)")
         ok(f"discriminator_loss: cross-entropy from logits, real -> 1, fake -> 0 ({what}); {got:.4f} here.")
         return
     named = {
@@ -431,6 +472,9 @@ def generator_loss(loss_fn: Callable[[Any], Any]) -> None:
     got = _value(call(loss_fn, tf.constant(fake), what=label), label)
     want = _bce(1.0, fake)
     if np.isclose(got, want, rtol=1e-4):
+        fake2 = _logits(33, n=17, shift=-1.5)
+        fake2[0] = -120.0  # a fake the discriminator rejects with certainty
+        _other_batch(loss_fn, [fake2], [_bce(1.0, fake2)], "generator_loss(17 fake logits)")
         ok(f"generator_loss: the fakes scored against target 1 (non-saturating), {got:.4f} here.")
         return
     named = {
@@ -563,7 +607,9 @@ class _Reference:
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
                 fake_logits = d(g(zd, training=True), training=True)
                 d_loss = self.d_loss_fn(d(real, training=True), fake_logits)
-                g_loss = self.g_loss_fn(fake_logits)
+                # the generator's loss on its own draw of noise, when the step drew twice
+                g_logits = fake_logits if self.g_index == self.d_index else d(g(zg, training=True), training=True)
+                g_loss = self.g_loss_fn(g_logits)
             d_grads, g_grads = d_tape.gradient(d_loss, d_vars), g_tape.gradient(g_loss, g_vars)
             self.d_opt.apply_gradients(zip(d_grads, d_vars))
             self.g_opt.apply_gradients(zip(g_grads, g_vars))
@@ -589,14 +635,41 @@ def _step_hint(error: str) -> str:
         return ("A tape gives one set of gradients: use one tape per network (two `with` blocks, or both "
                 "opened in one `with`), or a persistent tape.")
     if "shape" in low or "dimension" in low or "incompatible" in low:
-        return (f"Draw one noise vector per real image: shape (batch_size, self.latent_dim), here "
-                f"({_BATCH}, {_LATENT}).")
+        return (f"If the shapes clash at the generator's input: draw one noise vector per real image, shape "
+                f"(batch_size, self.latent_dim), here ({_BATCH}, {_LATENT}).")
     return ("One step: noise, fakes, the discriminator's verdicts on the real and the fake images, both losses, and "
             "each network's gradients applied by its own optimizer.")
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
     return matches(a, b, rtol=1e-3, atol=1e-5)
+
+
+def _traced_steps(gan: Any, real: Any, g_log: Any, d_log: Any) -> None:
+    """Two steps of ``gan.train_step`` compiled by ``tf.function``, as ``fit`` runs it: they
+    must run, and draw new noise at each step (NumPy's random numbers are drawn once, when
+    the step is traced)."""
+    import tensorflow as tf
+
+    from utils.checks._core import logged_train_step
+
+    compiled = tf.function(gan.train_step)
+    label = "gan.train_step(real_images) inside a tf.function (as fit runs it)"
+    noises = []
+    for _ in range(2):
+        _, zs = logged_train_step(
+            compiled, real, ((g_log, "generator"), (d_log, "discriminator")), g_log, what=label,
+            hint="fit compiles the step, and there a tensor has no value yet: keep the losses tensors until the "
+                 "trackers take them (no .numpy() or float()), draw the noise with TensorFlow or keras.random "
+                 "(not NumPy), and take sizes from tensors at run time (tf.shape), not with len().",
+            never_called="gan.train_step never calls the generator: generate the fakes from noise inside the step.",
+            consequence="its batch norm and dropout then behave as in inference. Call both networks with "
+                        "training=True in the step.")
+        noises.append(np.concatenate(zs))
+    if matches(noises[0], noises[1], rtol=0, atol=0):
+        fail(f"{label} feeds the generator the same noise at every step: random numbers drawn with NumPy (or "
+             f"Python) are drawn once, when the step is traced, and then replayed. Draw the noise with TensorFlow -- "
+             f"self.sample_latent does.")
 
 
 def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
@@ -672,8 +745,8 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         history.append(zs)
         if plans is None:  # after the learner's step, so an unfilled TODO 5 is reported first
             last = len(zs) - 1
-            plans = sorted({("together", 0, 0), ("d_then_g", 0, 0), ("d_then_g", 0, last), ("g_then_d", 0, 0),
-                            ("g_then_d", last, 0)}, key=lambda plan: (plan[0] != "together", plan))
+            plans = sorted({("together", 0, 0), ("together", 0, last), ("d_then_g", 0, 0), ("d_then_g", 0, last),
+                            ("g_then_d", 0, 0), ("g_then_d", last, 0)}, key=lambda plan: (plan[0] != "together", plan))
         now = [v.numpy() for v in g_vars + d_vars]
         moved = [not matches(a, s, rtol=0, atol=0) for a, s in zip(now, start)]
         if not any(moved[n_g:]):
@@ -733,6 +806,7 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
     for key in ("d_loss", "g_loss"):
         tracker_verdict(result, key, best.losses, {"d_loss": "discriminator's loss", "g_loss": "generator's loss"},
                         "Update d_tracker with the discriminator's loss and g_tracker with the generator's.")
+    _traced_steps(gan, real, g_log, d_log)
     order = {"together": "both from one forward pass", "d_then_g": "discriminator first",
              "g_then_d": "generator first"}[best.order]
     ok(f"train_step: two steps match a reference step ({order}) on every weight of both networks.")

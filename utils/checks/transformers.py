@@ -187,6 +187,18 @@ def _check_ffn(ffn: Any, ffn_denses: list[Any], rng: np.random.Generator) -> Non
         fail(f"The feed-forward network's outputs stay between {low:.3g} and {high:.3g} even for large inputs: its "
              "last layer has an activation. Its output is added to the residual stream, which must be free to go up "
              "and down: leave the last Dense layer linear (no activation), the non-linearity goes in the first.")
+    # Exactly dense -> one activation -> dense, computed from the two layers' own weights.
+    first, last = sorted(ffn_denses, key=lambda lay: int(lay.kernel.shape[0]) != D_MODEL)
+    hidden = h @ np.asarray(first.kernel) + (np.asarray(first.bias) if first.bias is not None else 0.0)
+    out = run(h)
+    for activation in _candidate_activations()[1:]:
+        inner = np.asarray(activation(hidden))
+        if matches(out, inner @ np.asarray(last.kernel) + (np.asarray(last.bias) if last.bias is not None else 0.0),
+                   atol=1e-4):
+            return
+    fail("The feed-forward network does not compute dense -> activation -> dense: something else happens between "
+         "or around its two Dense layers (an activation applied twice, a layer in between?). It is the first Dense "
+         "layer with its activation, then the second, linear.")
 
 
 def _block_hint(error: str) -> str:
@@ -264,6 +276,20 @@ def _check_branch_dropout(block: Any, attn: Any, norms: list[Any], ffn_denses: l
              "use the block's dropout argument.")
 
 
+def _fresh_dropout_when_traced(block: Any, x: np.ndarray, mask: np.ndarray) -> None:
+    """Inside a ``tf.function`` (the training step), the block's dropout must draw a new mask
+    at every call: NumPy random numbers are drawn once, when the function is traced."""
+    import tensorflow as tf
+
+    label = "block(x, attention_mask=mask, training=True) inside a tf.function (as the training step runs it)"
+    compiled = tf.function(lambda t: block(t, attention_mask=mask, training=True))
+    first = to_array(call(compiled, tf.constant(x), what=label, hint=_block_hint), label)
+    second = to_array(call(compiled, tf.constant(x), what=label, hint=_block_hint), label)
+    if matches(first, second, rtol=0, atol=0):
+        fail(f"{label} gives the same output at every call: its dropout draws one mask, when the step is traced, "
+             f"and replays it. Use keras.layers.Dropout, which draws a new mask at every step.")
+
+
 def encoder_block(block_class: Callable[..., Any]) -> None:
     """``block_class(d_model, num_heads, ff_dim, dropout)`` must be a pre-norm encoder
     block: ``x + dropout(attention(norm1(x)))`` (self-attention with the given
@@ -313,6 +339,7 @@ def encoder_block(block_class: Callable[..., Any]) -> None:
     for w in attn.weights:
         w.assign(np.zeros(w.shape, "float32"))
     _check_branch_dropout(block, attn, norms, ffn_denses, ffn, x, mask, "feed-forward")
+    _fresh_dropout_when_traced(block, x, mask)
     ok("EncoderBlock is a pre-norm block: x + attention(norm(x)), then + ffn(norm(.)), with the mask passed on.")
 
 
