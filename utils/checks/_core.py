@@ -335,9 +335,8 @@ def probe_layer(name: str = "probe", what: str = "the network") -> Any:
             shape = tuple(x.shape)
             log.batches.append(shape[0] if shape else None)
             if log.shape is not None:
-                got = tuple(x.shape)
-                if len(got) != len(log.shape) or any(g is not None and g != w for g, w in zip(got, log.shape)):
-                    raise ValueError(f"{what} received an input of shape {got}, expected {log.shape}")
+                if len(shape) != len(log.shape) or any(g is not None and g != w for g, w in zip(shape, log.shape)):
+                    raise ValueError(f"{what} received an input of shape {shape}, expected {log.shape}")
                 slot = tf.minimum(log.count, log.slots - 1)
                 log.inputs[slot].assign(tf.cast(x, log.inputs.dtype))
                 log.count.assign_add(1)

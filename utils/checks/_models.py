@@ -1,5 +1,5 @@
-"""Properties of a learner's Keras model, shared by the CNN (03) and music (04) checks:
-its outputs are logits, its dropout rates, and its layer shapes known before it runs.
+"""Properties of a learner's Keras model, shared by the CNN (03), music (04) and GAN (06)
+checks: its outputs are logits, its dropout rates, and its layer shapes known before it runs.
 """
 
 from __future__ import annotations

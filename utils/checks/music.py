@@ -153,7 +153,8 @@ def batch_function(get_batch: Callable[[np.ndarray, int, int], Any]) -> None:
         which = "the last start" if missing == [last] else ("the first start" if missing == [0] else "starts")
         fail(f"With {len(encoded)} characters and seq_length {seq_length} the starts 0..{last} are all possible, "
              f"but {draws * batch_size} windows never started at {missing} ({which}): the upper bound of the "
-             f"random draw must let len(encoded) - seq_length - 1 be drawn (is the bound you pass included or excluded?).")
+             f"random draw must let len(encoded) - seq_length - 1 be drawn (is the bound you pass included or "
+             f"excluded?).")
     # Every start equally likely: Pearson's chi-square of the counts against a fair draw,
     # refused above its 1-in-10^9 quantile (Wilson-Hilferty), so a correct draw is never refused.
     total, possible = draws * batch_size, last + 1

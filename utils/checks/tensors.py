@@ -253,14 +253,19 @@ def _derivative_value(got: Any, label: str) -> float:
             f"derivative for {label} came back as {dtype}, which keeps only about three significant "
             f"digits: make x a float32 (or float64) tensor."
         )
-    value = to_array(got, f"derivative for {label}", what="a number")
-    if value.ndim != 0:
-        fail(f"derivative for {label} has shape {value.shape}; the derivative at one x is one number, a scalar "
-             f"of shape () -- which float() in the cells below can read. Make x a scalar tensor, not a list or "
-             f"an array of one value.")
-    if np.iscomplexobj(value):
-        fail(f"derivative for {label} is a complex number; x is a real number, and so is the derivative.")
-    return float(value.reshape(()))
+    return _real_scalar(got, f"derivative for {label}",
+                        "the derivative at one x is one number, a scalar of shape () -- which float() in the cells "
+                        "below can read. Make x a scalar tensor, not a list or an array of one value.")
+
+
+def _real_scalar(value: Any, label: str, fix: str) -> float:
+    """``value`` as a float: a real number of shape ``()``, or a message (``fix``) naming its shape."""
+    array = to_array(value, label, what="a number")
+    if array.ndim != 0:
+        fail(f"{label} has shape {array.shape}; {fix}")
+    if np.iscomplexobj(array):
+        fail(f"{label} is a complex number; with real inputs it is real.")
+    return float(array.reshape(()))
 
 
 def derivative(derivative_fn: Callable[[Callable[[Any], Any], float], Any]) -> None:
@@ -352,17 +357,11 @@ def _pair(got: Any, args: str) -> tuple[float, float]:
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
         fail(f"hand_gradient({args}) returned {kind(got)}{size}; expected a pair (dL_dw, dL_db).")
-    values = []
-    for name, item in zip(("dL_dw", "dL_db"), got):
-        array = to_array(item, name, "a number")
-        if array.ndim != 0:
-            fail(f"{name} from hand_gradient({args}) has shape {array.shape}; for numbers w, b, x and t "
-                 f"it is one number, a scalar of shape () -- which float() and the cells below can read. "
-                 f"Compute with the numbers themselves, without wrapping them in a list or an array.")
-        if np.iscomplexobj(array):
-            fail(f"{name} from hand_gradient({args}) is a complex number; the derivatives here are real.")
-        values.append(float(array.reshape(())))
-    return values[0], values[1]
+    fix = ("for numbers w, b, x and t it is one number, a scalar of shape () -- which float() and the cells below "
+           "can read. Compute with the numbers themselves, without wrapping them in a list or an array.")
+    dw, db = (_real_scalar(item, f"{name} from hand_gradient({args})", fix)
+              for name, item in zip(("dL_dw", "dL_db"), got))
+    return dw, db
 
 
 def chain_rule(hand_gradient: Callable[..., Any]) -> None:
