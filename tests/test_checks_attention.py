@@ -235,10 +235,9 @@ def test_scaled_dot_product_rejects_a_transpose_of_the_wrong_axes():
     "fn",
     [
         ref.causal_mask,
-        lambda n: np.tril(np.ones((n, n))),
-        lambda n: tf.linalg.band_part(tf.ones((n, n)), -1, 0),
+        lambda n: np.tril(np.ones((n, n))).astype(bool),
+        lambda n: tf.cast(tf.linalg.band_part(tf.ones((n, n)), -1, 0), tf.bool),
         lambda n: np.arange(n)[:, None] >= np.arange(n)[None, :],
-        lambda n: tf.cast(1 - np.triu(np.ones((n, n)), k=1), tf.int32),
         lambda n: np.array([[j <= i for j in range(n)] for i in range(n)]),
     ],
 )
@@ -258,6 +257,10 @@ def test_causal_mask_accepts(fn, capsys):
         (lambda n: np.ones((n, n), bool), "expected False"),
         (lambda n: np.tril(np.ones((n + 1, n + 1), bool)), "has shape"),
         (lambda n: np.tril(np.full((n, n), 2.0)), "other than"),
+        # the right pattern as numbers: an attention that selects with tf.where needs booleans
+        (lambda n: np.tril(np.ones((n, n))), "0/1 numbers of dtype float64"),
+        (lambda n: tf.linalg.band_part(tf.ones((n, n)), -1, 0), "0/1 numbers of dtype float32"),
+        (lambda n: tf.cast(1 - np.triu(np.ones((n, n)), k=1), tf.int32), "0/1 numbers of dtype int32"),
     ],
 )
 def test_causal_mask_rejects(fn, fragment):
@@ -342,6 +345,12 @@ def pe_ops(length, depth):
     i = ops.cast(ops.arange(0, depth, 2)[None, :], "float32")
     angles = pos * ops.exp(-np.log(10000.0) * i / depth)
     return ops.reshape(ops.stack([ops.sin(angles), ops.cos(angles)], axis=-1), (length, depth))
+
+
+def test_positional_encoding_rejects_a_float64_tensor():
+    # float64 NumPy values made a tensor as they are: x + encoding then mixes float32 and float64
+    with pytest.raises(CheckError, match="returned a float64 tensor"):
+        attention.positional_encoding(lambda length, depth: tf.constant(pe_loop(length, depth)))
 
 
 @pytest.mark.parametrize("fn", [pe_tf_tutorial, pe_loop, pe_ops, ref.sinusoidal_encoding])

@@ -180,6 +180,10 @@ def test_baseline_accepts(build, capsys):
         (mlp(dropout_last=True), "after the output layer"),
         (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layers.Dropout(0.2),
                                    layers.Dense(64, "relu"), layers.Dense(10)]), "drops input pixels"),
+        # the pixels scaled a second time (normalize already did)
+        (lambda: keras.Sequential([keras.Input((28, 28, 1)), layers.Rescaling(1 / 255.0), layers.Flatten(),
+                                   layers.Dense(64, "relu"), layers.Dropout(0.2), layers.Dense(10)]),
+         "scaled twice"),
         # runs, but the layer table below reads every layer's output shape before the model has run
         (lambda: keras.Sequential([layers.Flatten(), layers.Dense(64, "relu"), layers.Dropout(0.2), layers.Dense(10)]),
          "does not start with a keras.Input"),

@@ -248,6 +248,8 @@ def test_subclass_model_accepts(cls, capsys):
         (model_class(lambda s, n: setattr(s, "dense_layer", keras.layers.Dense(3)), lambda s, x: s.dense_layer(x)), "expected (5, 1)"),
         (model_class(one_dense, lambda s, x: s.dense_layer(x) * 2), "Expected x @ W + b"),
         (model_class(one_dense, lambda s, x: s.dense_layer(x)[:, :1]), "expected (5, 3)"),
+        (model_class(lambda s, n: setattr(s, "dense_layer", keras.layers.Dense(n, dtype="float64")),
+                     lambda s, x: s.dense_layer(x)), "returns float64"),
     ],
 )
 def test_subclass_model_rejects(cls, fragment, rejects):

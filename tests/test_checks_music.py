@@ -200,6 +200,13 @@ def starts_without_replacement(encoded, seq_length, batch_size):
             np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
 
 
+def unseeded_generator_starts(encoded, seq_length, batch_size):
+    # a generator of its own: the notebook's seed no longer fixes the batches
+    starts = np.random.default_rng().integers(0, len(encoded) - seq_length, batch_size)
+    return (np.stack([encoded[i : i + seq_length] for i in starts]),
+            np.stack([encoded[i + 1 : i + seq_length + 1] for i in starts]))
+
+
 def clipped_starts(encoded, seq_length, batch_size):
     # a draw over the whole text, with the starts that do not fit moved to the last one that does
     starts = np.minimum(np.random.randint(0, len(encoded), batch_size), len(encoded) - seq_length - 1)
@@ -240,6 +247,7 @@ def test_batch_accepts_distinct_starts_in_a_batch(capsys):
         (batch_lists, "is a Python list"),
         (starts_drawn_from_the_text, "not a value taken from the text"),
         (clipped_starts, "should be equally likely"),
+        (unseeded_generator_starts, "After the same global seed"),
         (folded_starts, "should be equally likely"),
     ],
 )
@@ -283,6 +291,14 @@ def functional_lstm(vocab_size, embedding_dim, rnn_units, dropout=0.0):
     h = layers.Dropout(dropout / 2)(layers.Embedding(vocab_size, embedding_dim)(ids))
     h = layers.Dropout(dropout)(layers.LSTM(rnn_units, return_sequences=True)(h))
     return keras.Model(ids, layers.Dense(vocab_size)(h))
+
+
+def skip_connection_lstm(vocab_size, embedding_dim, rnn_units, dropout=0.0):
+    """Causal and well-shaped, but not a chain: the generator, stepping layer after layer, cannot run it."""
+    ids = keras.Input((None,), dtype="int32")
+    e = layers.Embedding(vocab_size, embedding_dim)(ids)
+    h = layers.Dropout(dropout)(layers.LSTM(rnn_units, return_sequences=True)(layers.Dropout(dropout / 2)(e)))
+    return keras.Model(ids, layers.Dense(vocab_size)(layers.Concatenate()([h, e])))
 
 
 def return_state_lstm(vocab_size, embedding_dim, rnn_units, dropout=0.0):
@@ -375,6 +391,14 @@ def test_model_accepts(build, capsys):
                                                         layers.LSTM(r, return_sequences=True), layers.Dense(v)]),
          "mask_zero=True"),
         (return_state_lstm, "return_state=True"),
+        (skip_connection_lstm, "the table's chain"),
+        (lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((None,), dtype="int32"), layers.Embedding(v, e),
+                                                        layers.Conv1D(e, 3, padding="causal"),
+                                                        layers.Dropout(dropout / 2),
+                                                        layers.LSTM(r, return_sequences=True),
+                                                        layers.Dropout(dropout), layers.Dense(v)]),
+         "the table's chain"),
+        (lambda v, e, r, dropout=0.0: lstm_model(v, e, r, dropout, rates=(dropout, dropout)), "dropout / 2"),
         (lambda v, e, r, dropout=0.0: keras.Sequential([keras.Input((100,)), layers.Embedding(v, e),
                                                         layers.Dropout(dropout / 2),
                                                         layers.LSTM(r, return_sequences=True),
@@ -615,6 +639,9 @@ def test_sampling_accepts(sample_next, capsys):
         (lambda z, t: tf.random.categorical(z / t, 1, seed=7)[:, 0] if False else
          keras.random.categorical(z / t, 1, seed=7)[:, 0], "same 200 draws"),
         (sample_unseeded_generator, "global random generator"),
+        # probabilities through NumPy's multinomial: fine for 5 classes, refused for 83 in float32
+        (lambda z, t: np.array([np.argmax(np.random.multinomial(1, row))
+                                for row in tf.nn.softmax(z / t).numpy()]), "83 characters"),
         # num_samples taken for the batch: every stream's id drawn from the first row's logits
         (lambda z, t: tf.random.categorical(z[:1] / t, tf.shape(z)[0])[0], "that row's own logits"),
         (lambda z, t: tf.random.categorical(tf.reduce_mean(z, axis=0, keepdims=True) / t, tf.shape(z)[0])[0],

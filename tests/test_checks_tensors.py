@@ -364,6 +364,26 @@ def hand_float32(w, b, x, t):
     return g * x, g
 
 
+def hand_with_tf_gradients(w, b, x, t):
+    @tf.function
+    def grads():
+        wv, bv = tf.constant(w), tf.constant(b)
+        loss = (tf.sigmoid(wv * x + bv) - t) ** 2
+        return tf.gradients(loss, [wv, bv])
+
+    return tuple(float(g) for g in grads())
+
+
+def hand_forward_mode(w, b, x, t):
+    out = []
+    for which in range(2):
+        primals = [tf.constant(w), tf.constant(b)]
+        with tf.autodiff.ForwardAccumulator(primals[which], tf.constant(1.0)) as acc:
+            loss = (tf.sigmoid(primals[0] * x + primals[1]) - t) ** 2
+        out.append(float(acc.jvp(loss)))
+    return tuple(out)
+
+
 @pytest.mark.parametrize("fn", [hand_numpy, hand_tf, hand_math, hand_array, hand_float32])
 def test_chain_rule_accepts(fn, capsys):
     checks.tensors.chain_rule(fn)
@@ -416,7 +436,9 @@ def hand_dz_dw_is_w(w, b, x, t):
         (lambda w, b, x, t: np.stack([np.full(2, v) for v in hand_numpy(w, b, x, t)]), "shape (2, 2)"),
         (lambda w, b, x, t: {"w": 0.0, "b": 0.0}, "expected a pair"),
         (lambda w, b, x, t: None, "forget a `return`"),
-        (hand_with_tape, "used tf.GradientTape"),
+        (hand_with_tape, "used TensorFlow's automatic differentiation"),
+        (hand_with_tf_gradients, "used TensorFlow's automatic differentiation"),
+        (hand_forward_mode, "used TensorFlow's automatic differentiation"),
         (hand_z_not_y, "not z * (1 - z)"),
         (hand_linear, "not w * x + b"),
         (hand_sigmoid_sign, "minus sign"),

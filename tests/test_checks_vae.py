@@ -141,6 +141,8 @@ def test_kl_accepts(fn, capsys):
         (lambda m, lv: -0.5 * np.sum(1 + lv - np.square(m) - np.exp(lv), axis=-1), "inside a tf.function"),
         (lambda m, lv: -0.5 * np.sum(1 + lv.numpy() - m.numpy() ** 2 - np.exp(lv.numpy()), axis=-1),
          "inside a tf.function"),
+        (lambda m, lv: -0.5 * tf.reduce_sum(1 + lv - tf.square(m) - tf.exp(lv), axis=-1, keepdims=True),
+         "without keepdims"),
     ],
 )
 def test_kl_rejects(fn, fragment, rejects):

@@ -195,8 +195,9 @@ def scaled_dot_product(attention_fn: Callable[..., Any]) -> None:
 
 
 def causal_mask(causal_mask_fn: Callable[[int], Any]) -> None:
-    """``causal_mask_fn(length)`` must return ``(length, length)`` booleans (or 0/1),
-    ``True`` where query ``i`` may attend to key ``j``, i.e. ``j <= i``."""
+    """``causal_mask_fn(length)`` must return ``(length, length)`` booleans, ``True``
+    where query ``i`` may attend to key ``j``, i.e. ``j <= i`` (0/1 numbers are named:
+    an attention that selects with the mask needs booleans)."""
     filled(causal_mask_fn, "causal_mask")
     for length in (4, 7, 1):
         label = f"causal_mask({length})"
@@ -226,6 +227,11 @@ def causal_mask(causal_mask_fn: Callable[[int], Any]) -> None:
         wrong = np.argwhere(got != expected)[0]
         fail(f"{label}[{wrong[0]}, {wrong[1]}] is {bool(got[tuple(wrong)])}, expected {bool(expected[tuple(wrong)])}: "
              "query i may attend to key j exactly when j <= i.")
+    raw = to_array(call(causal_mask_fn, 4, what="causal_mask(4)"), "causal_mask(4)", "a (length, length) mask")
+    if raw.dtype != bool:
+        fail(f"causal_mask(4) has the right pattern, as 0/1 numbers of dtype {raw.dtype}; the task asks for booleans "
+             f"(True/False): the attention selects scores with the mask, which takes booleans. Make the comparison "
+             f"itself the result, or convert the numbers to booleans.")
     ok("causal_mask lets every position attend to itself and the past, never to the future.")
 
 
@@ -295,7 +301,12 @@ def positional_encoding(encoding_fn: Callable[[int, int], Any]) -> None:
     filled(encoding_fn, "positional_encoding")
     for length, depth in ((50, 16), (9, 6)):
         label = f"positional_encoding({length}, {depth})"
-        got = to_array(call(encoding_fn, length, depth, what=label), label)
+        result = call(encoding_fn, length, depth, what=label)
+        got = to_array(result, label)
+        dtype = str(getattr(getattr(result, "dtype", None), "name", ""))
+        if not isinstance(result, np.ndarray) and dtype not in ("", "float32"):
+            fail(f"{label} returned a {dtype} tensor; the model's features are float32, and TensorFlow does not add "
+                 f"tensors of two dtypes. Return a float32 tensor, or the NumPy array itself.")
         if got.shape == (depth, length) and length != depth:
             fail(f"{label} has shape {got.shape}, expected ({length}, {depth}): one row per position.")
         expect_shape(got, (length, depth), label, hint="One row per position, one column per feature.")

@@ -96,6 +96,20 @@ def _build(builder: Callable[[], Any], label: str) -> Any:
     return model
 
 
+def _no_second_scaling(model: Any, label: str) -> None:
+    """``normalize`` (TODO 1) already scales the pixels to [0, 1]: a rescaling layer in the
+    model would scale them a second time."""
+    import keras
+
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.Rescaling) and not (
+                np.allclose(np.asarray(layer.scale, dtype="float64"), 1.0)
+                and np.allclose(np.asarray(layer.offset, dtype="float64"), 0.0)):
+            fail(f"The model from {label}() rescales its inputs (Rescaling, scale {layer.scale}), but normalize "
+                 f"already brought the pixels to [0, 1]: they would be scaled twice -- nearly black images, and a "
+                 f"network that learns far worse. Leave the scaling to normalize.")
+
+
 def _forward(model: Any, label: str, batch: int = 4) -> np.ndarray:
     import tensorflow as tf
 
@@ -169,6 +183,7 @@ def baseline_model(build_baseline: Callable[[], Any]) -> None:
     import keras
 
     model = _build(build_baseline, "build_baseline")
+    _no_second_scaling(model, "build_baseline")
     _forward(model, "build_baseline")
     layers = _layers(model)
     if any(isinstance(lay, keras.layers.Conv2D) for lay in layers):
@@ -236,6 +251,7 @@ def cnn_model(build_cnn: Callable[[], Any]) -> None:
     import keras
 
     model = _build(build_cnn, "build_cnn")
+    _no_second_scaling(model, "build_cnn")
     _forward(model, "build_cnn")
     layers = _layers(model)
     convs = [lay for lay in layers if isinstance(lay, keras.layers.Conv2D)]

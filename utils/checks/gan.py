@@ -721,6 +721,9 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
                  what="the reference step with your discriminator_loss and generator_loss")
         return run
 
+    # the notebook's class keeps a moving average of the generator, updated after the TODO
+    ema = getattr(gan, "ema_generator", None)
+    ema_start = [np.asarray(w).copy() for w in ema.weights] if ema is not None else []
     best: _Reference | None = None
     best_plan: tuple[str, int, int] | None = None
     for step_number in (1, 2):
@@ -765,6 +768,10 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
                 break
         if best is not None:
             continue
+        own = getattr(gan, "optimizer", None)
+        if own is not None and own is not gan.d_optimizer and own is not gan.g_optimizer and int(own.iterations) > 0:
+            fail("The model's own optimizer (self.optimizer, which compile() creates) took a step: each network has "
+                 "its own, self.d_optimizer for the discriminator and self.g_optimizer for the generator.")
         references = [reference(plan) for plan in plans or []]
         for plan in plans or []:
             crossed = _Reference(*plan, discriminator_loss_fn, generator_loss_fn, initial, rates=(_G_RATE, _D_RATE))
@@ -797,6 +804,10 @@ def train_step(gan_cls: Any, discriminator_loss_fn: Callable[[Any, Any], Any],
         fail(f"After step {step_number} the generator's weights differ from a reference step "
              f"({names[wrong[0]] if wrong else names[0]}): update it with the gradients of "
              f"generator_loss(discriminator(fakes)) with respect to self.generator.trainable_variables.")
+    if ema is not None and all(matches(np.asarray(w), s, rtol=0, atol=0) for w, s in zip(ema.weights, ema_start)):
+        fail("After two steps the averaged generator (ema_generator) has not moved: the lines after the TODO -- the "
+             "moving average, the R1 step -- never ran. Does your code end with its own return? The return is "
+             "already written, at the end of train_step.")
     if best is None:  # unreachable: each step either matched a reference or failed above
         fail("train_step could not be compared with a reference step.")
     if not isinstance(result, dict) or not {"d_loss", "g_loss"} <= set(result):

@@ -234,9 +234,14 @@ def _subclass_case(model_class: Callable[[int], Any], d: int, n: int) -> None:
     label = f"{type(model).__name__}({n})"
     rng = np.random.default_rng(3)
     x = tf.constant(rng.normal(size=(5, d)), dtype=tf.float32)
-    y = to_array(call(model, x, what=f"{label} on x of shape (5, {d})"), f"{label}(x)")
+    out = call(model, x, what=f"{label} on x of shape (5, {d})")
+    y = to_array(out, f"{label}(x)")
     if matches(y, x.numpy()):
         fail(f"{label}(x) returned its inputs unchanged: pass them through the Dense layer.")
+    out_dtype = str(getattr(getattr(out, "dtype", None), "name", getattr(out, "dtype", "")))
+    if out_dtype != "float32":
+        fail(f"{label}(x) returns {out_dtype}, but the rest of the notebook computes in float32 (and TensorFlow does "
+             f"not mix the two in one operation): leave the Dense layer's dtype at its default.")
     if y.shape != (5, n):
         fail(f"{label}(x) has shape {y.shape} for x of shape (5, {d}); expected (5, {n}) = (batch, n_output_nodes).")
     shapes = sorted(_shape(w) for w in model.trainable_weights)

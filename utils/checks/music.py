@@ -168,6 +168,16 @@ def batch_function(get_batch: Callable[[np.ndarray, int, int], Any]) -> None:
              f"drawn {int(counts[i])} times, where a fair draw gives about {expected:.0f}: every start from 0 to "
              f"{last} should be equally likely. Draw the start at random from exactly that range, instead of "
              f"drawing from a wider one and moving the starts that do not fit.")
+    import keras
+
+    repeats = []
+    for _ in range(2):
+        keras.utils.set_random_seed(9)
+        repeats.append(_windows(get_batch, encoded, seq_length, batch_size)[0])
+    if not np.array_equal(*repeats):
+        fail("After the same global seed, get_batch draws different windows: draw from the global random generator "
+             "the notebook seeds (NumPy's, or TensorFlow's), not from a generator of your own without a seed -- "
+             "otherwise no run can be repeated.")
     ok("get_batch cuts random windows, every start possible; y is x shifted one character ahead.")
 
 
@@ -272,12 +282,47 @@ def sequence_model(build_model: Callable[..., Any], vocab_size: int) -> None:
     if matches(trained, _forward_training(model, x), rtol=1e-6, atol=1e-7):
         fail(f"build_model(..., dropout={rate}) gives the same output at every call in training mode: no dropout "
              f"is active. Add the Dropout layers of the table, with their rates taken from the dropout argument.")
+    _steps_like_the_generator(model, vocab)
     rates = dropout_rates(model)
     if rates and not np.isclose(max(rates), rate):
         fail(f"build_model(..., dropout={rate}) uses dropout rates {sorted(set(round(r, 3) for r in rates))}: the "
              f"largest should be the dropout argument itself ({rate}), a rate of dropping, not of keeping.")
+    ordered = [lay for lay in model.layers if type(lay).__name__ != "InputLayer"]
+    after_embedding = next((b for a, b in zip(ordered, ordered[1:]) if isinstance(a, keras.layers.Embedding)), None)
+    if isinstance(after_embedding, keras.layers.Dropout) and not any(
+            np.isclose(after_embedding.rate, r) for r in (rate / 2, 0.0)):
+        fail(f"build_model(..., dropout={rate}) drops the embeddings at rate {after_embedding.rate:g}; the table's "
+             f"first Dropout, after the Embedding, drops half as much as the one after the LSTM: dropout / 2.")
     ok(f"model maps (batch, time) ids to (batch, time, vocab_size) logits, one step at a time, with dropout "
        f"in training only ({model.count_params():,} parameters at this test size).")
+
+
+def _steps_like_the_generator(model: Any, vocab: int) -> None:
+    """``text.generate`` runs the model one character at a time, layer after layer, carrying
+    the recurrent state: a few greedy steps that way must give the logits of one pass over
+    the whole text."""
+    import tensorflow as tf
+
+    from utils import text
+
+    chars = text.Vocabulary([chr(0x100 + i) for i in range(vocab)])
+    seen: list[np.ndarray] = []
+
+    def greedy(logits: Any, temperature: float) -> Any:
+        seen.append(np.asarray(logits))
+        return tf.argmax(logits, axis=-1)
+
+    why = ("The generator below runs the model one character at a time, layer after layer, carrying the LSTM's "
+           "state; a model that is not the table's chain (a skip connection, a convolution over time, a layer "
+           "that needs the whole sequence) cannot be run that way. Build the table's layers as one chain.")
+    try:
+        out = text.generate(model, chars, start=chars.chars[1], num_streams=2, max_length=5, sample=greedy, stop="")
+    except Exception as err:  # noqa: BLE001 - whatever the model raises, the cause is its structure
+        fail(f"Generating with the model raised {type(err).__name__}: {short_error(err)}. {why}")
+    full = to_array(model(chars.encode(out[0])[None, :-1], training=False), "model(text)")[0]
+    if not matches(np.stack([s[0] for s in seen]), full, atol=1e-4):
+        fail(f"Run one character at a time, as the generator runs it, the model gives other logits than on the "
+             f"whole text. {why}")
 
 
 def _forward_training(model: Any, x: np.ndarray) -> np.ndarray:
@@ -428,6 +473,18 @@ def sampling(sample_next: Callable[[Any, float], Any]) -> None:
         if 0.5 * np.abs(freq - np.exp(_log_softmax(np.roll(base, shift)))).sum() > 0.05:
             fail("Rows with different logits get ids drawn from the same distribution: draw each row's id from "
                  "that row's own logits (one draw per row, not several draws from one row).")
+    # As wide as the notebook's vocabulary: float32 probabilities of 83 characters need not sum to
+    # exactly 1, which some NumPy samplers refuse.
+    wide = (np.random.default_rng(8).normal(size=(2_000, 83)) * 3).astype("float32")
+    for temperature in (1.0, 0.6):
+        label = f"sample_next(logits of 83 characters, {temperature})"
+        got = _int_array(call(sample_next, tf.constant(wide), temperature, what=label, hint=(
+            "The notebook's vocabulary has 83 characters: with that many, float32 probabilities do not sum to "
+            "exactly 1, and NumPy's multinomial or choice may refuse them. Draw from the logits with TensorFlow.")),
+            "sample_next(logits, temperature)", "an array of ids").reshape(-1)
+        if got.shape != (len(wide),) or got.min() < 0 or got.max() >= wide.shape[1]:
+            fail(f"{label} returned {got.size} ids from {int(got.min())} to {int(got.max())}; expected one id per "
+                 f"row, from 0 to 82.")
     import keras
 
     small = tf.constant(np.tile(base, (200, 1)))

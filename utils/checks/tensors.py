@@ -318,28 +318,29 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @contextlib.contextmanager
 def _tape_use_recorded() -> Iterator[list[str]]:
-    """Record calls to ``tf.GradientTape.gradient``/``jacobian`` while the block runs."""
+    """Record TensorFlow's automatic differentiation while the block runs: the tape's
+    ``gradient``/``jacobian``, ``tf.gradients`` (in a ``tf.function``) and forward mode."""
     import tensorflow as tf
 
     used: list[str] = []
-    originals = {name: getattr(tf.GradientTape, name) for name in ("gradient", "jacobian")}
+    targets = [(tf.GradientTape, "gradient"), (tf.GradientTape, "jacobian"), (tf, "gradients"),
+               (tf.autodiff.ForwardAccumulator, "jvp")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name in targets]
 
-    def recording(name: str) -> Callable[..., Any]:
-        original = originals[name]
-
-        def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def recording(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def method(*args: Any, **kwargs: Any) -> Any:
             used.append(name)
-            return original(self, *args, **kwargs)
+            return original(*args, **kwargs)
 
         return method
 
     try:
-        for name in originals:
-            setattr(tf.GradientTape, name, recording(name))
+        for owner, name, original in originals:
+            setattr(owner, name, recording(name, original))
         yield used
     finally:
-        for name, original in originals.items():
-            setattr(tf.GradientTape, name, original)
+        for owner, name, original in originals:
+            setattr(owner, name, original)
 
 
 def _pair(got: Any, args: str) -> tuple[float, float]:
@@ -381,8 +382,9 @@ def chain_rule(hand_gradient: Callable[..., Any]) -> None:
         with _tape_use_recorded() as used:
             got = call(hand_gradient, w, b, x, t, what=f"hand_gradient({args})")
         if used:
-            fail("hand_gradient used tf.GradientTape: this TODO derives the gradient by hand. Multiply the "
-                 "local derivatives of the chain rule with plain arithmetic.")
+            fail("hand_gradient used TensorFlow's automatic differentiation (a GradientTape, tf.gradients or "
+                 "forward mode): this TODO derives the gradient by hand. Multiply the local derivatives of the "
+                 "chain rule with plain arithmetic.")
         gw, gb = _pair(got, args)
         z = w * x + b
         y = float(_sigmoid(np.float64(z)))

@@ -181,6 +181,9 @@ def kl_term(kl_divergence: Callable[[Any, Any], Any]) -> None:
     if got.shape == mean.shape:
         fail(f"{label} has shape {got.shape}, one value per latent dimension: sum them (axis=-1) to get "
              f"one KL per example.")
+    if got.shape == (*want.shape, 1):
+        fail(f"{label} has shape {got.shape}: one KL per example, but with the reduced axis kept. Return shape "
+             f"{want.shape} (the batch's KL values in a vector), without keepdims.")
     expect_shape(got, want.shape, label, hint="One KL per example: reduce over the latent axis (axis=-1) only.")
     if matches(got, want):
         _same_in_a_graph(kl_divergence, (mean, log_var), got, label)
