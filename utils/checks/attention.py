@@ -201,16 +201,20 @@ def causal_mask(causal_mask_fn: Callable[[int], Any]) -> None:
     filled(causal_mask_fn, "causal_mask")
     for length in (4, 7, 1):
         label = f"causal_mask({length})"
-        got = to_array(call(causal_mask_fn, length, what=label), label, "a (length, length) mask")
-        expect_shape(got, (length, length), label, hint="Rows are queries, columns are keys.")
-        if got.dtype != bool and not np.isin(got, (0, 1)).all():
-            if (got <= 0).all():
+        raw = to_array(call(causal_mask_fn, length, what=label), label, "a (length, length) mask")
+        expect_shape(raw, (length, length), label, hint="Rows are queries, columns are keys.")
+        if raw.dtype != bool and not np.isin(raw, (0, 1)).all():
+            if (raw <= 0).all():
                 fail(f"{label} looks like an additive mask (0 and a large negative number). Here a mask is boolean: "
-                     "True (or 1) where a query may attend; the attention function turns it into -1e9 itself.")
-            fail(f"{label} holds values other than True/False (or 1/0).")
-        got = got.astype(bool)
+                     "True where a query may attend; the attention function turns it into -1e9 itself.")
+            fail(f"{label} holds values other than True and False.")
+        got = raw.astype(bool)
         expected = np.tril(np.ones((length, length), dtype=bool))
         if np.array_equal(got, expected):
+            if raw.dtype != bool:
+                fail(f"{label} has the right pattern, as 0/1 numbers of dtype {raw.dtype}; the task asks for "
+                     f"booleans (True/False): the attention selects scores with the mask, which takes booleans. "
+                     f"Make the comparison itself the result, or convert the numbers to booleans.")
             continue
         if np.array_equal(got, np.tril(expected, -1)):
             fail(f"{label} hides each position from itself: query i must attend to keys 0..i, its own position "
@@ -227,11 +231,6 @@ def causal_mask(causal_mask_fn: Callable[[int], Any]) -> None:
         wrong = np.argwhere(got != expected)[0]
         fail(f"{label}[{wrong[0]}, {wrong[1]}] is {bool(got[tuple(wrong)])}, expected {bool(expected[tuple(wrong)])}: "
              "query i may attend to key j exactly when j <= i.")
-    raw = to_array(call(causal_mask_fn, 4, what="causal_mask(4)"), "causal_mask(4)", "a (length, length) mask")
-    if raw.dtype != bool:
-        fail(f"causal_mask(4) has the right pattern, as 0/1 numbers of dtype {raw.dtype}; the task asks for booleans "
-             f"(True/False): the attention selects scores with the mask, which takes booleans. Make the comparison "
-             f"itself the result, or convert the numbers to booleans.")
     ok("causal_mask lets every position attend to itself and the past, never to the future.")
 
 
